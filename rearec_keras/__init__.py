@@ -1,0 +1,46 @@
+"""rearec_keras: reasoning-enhanced sequential recommendation in Keras 3.
+
+`import rearec_keras` is cheap: it imports neither TensorFlow nor Keras and
+never touches the network. Submodules and the public names below load on
+first use (PEP 562).
+
+Submodules:
+    datasets: real datasets (MovieLens, RecBole atomic, Amazon Reviews 2023,
+        Yelp, any CSV/Parquet) as one `InteractionDataset` type.
+    data: preprocessing (rating threshold, k-core, duplicates, id
+        remapping), splits (leave-one-out, temporal) and input pipelines.
+    evaluation: full-ranking evaluation (NDCG/Recall/MRR@K) and a Keras
+        callback that logs validation metrics each epoch.
+"""
+
+import importlib
+
+from rearec_keras.version import __version__
+
+_SUBMODULES = ("data", "datasets", "evaluation")
+
+# Public name -> module that defines it.
+_LAZY = {
+    "evaluate": "rearec_keras.evaluation",
+    "compute_ranks": "rearec_keras.evaluation",
+    "RankingEvaluationCallback": "rearec_keras.evaluation",
+    "InteractionDataset": "rearec_keras.datasets",
+    "load_movielens": "rearec_keras.datasets",
+}
+
+__all__ = ["__version__", *_SUBMODULES, *_LAZY]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"rearec_keras.{name}")
+    elif name in _LAZY:
+        module = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'rearec_keras' has no attribute {name!r}")
+    globals()[name] = module
+    return module
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,30 @@
+"""Preprocessing, splits and input pipelines (numpy/pandas; TensorFlow only
+inside `SplitPart.as_dataset`)."""
+
+from rearec_keras.data.preprocessing import drop_duplicates
+from rearec_keras.data.preprocessing import filter_ratings
+from rearec_keras.data.preprocessing import index_ids
+from rearec_keras.data.preprocessing import k_core
+from rearec_keras.data.preprocessing import preprocess
+from rearec_keras.data.preprocessing import sort_chronologically
+from rearec_keras.data.splits import Split
+from rearec_keras.data.splits import SplitPart
+from rearec_keras.data.splits import leave_one_out
+from rearec_keras.data.splits import left_padded_windows
+from rearec_keras.data.splits import predefined_split
+from rearec_keras.data.splits import temporal_split
+
+__all__ = [
+    "Split",
+    "SplitPart",
+    "drop_duplicates",
+    "filter_ratings",
+    "index_ids",
+    "k_core",
+    "leave_one_out",
+    "left_padded_windows",
+    "predefined_split",
+    "preprocess",
+    "sort_chronologically",
+    "temporal_split",
+]

@@ -1,0 +1,19 @@
+"""Full-ranking evaluation (NDCG@k, Recall@k / HR@k, MRR@k) for recommenders.
+
+Item ids are `1..num_items`; id `0` is padding, so models return score
+matrices of shape `[batch, num_items + 1]` whose column `0` is never ranked.
+"""
+
+from rearec_keras.evaluation.callback import RankingEvaluationCallback
+from rearec_keras.evaluation.evaluator import compute_ranks
+from rearec_keras.evaluation.evaluator import evaluate
+from rearec_keras.evaluation.ranking import ranking_metrics
+from rearec_keras.evaluation.ranking import target_ranks
+
+__all__ = [
+    "RankingEvaluationCallback",
+    "compute_ranks",
+    "evaluate",
+    "ranking_metrics",
+    "target_ranks",
+]

@@ -1,0 +1,293 @@
+"""Streaming full-ranking evaluation of sequential recommenders."""
+
+import keras
+import numpy as np
+
+from rearec_keras.evaluation.ranking import _validate_ks
+from rearec_keras.evaluation.ranking import _validate_metrics
+from rearec_keras.evaluation.ranking import ranking_metrics
+from rearec_keras.evaluation.ranking import target_ranks
+
+
+def _as_int_array(values, name):
+    array = np.asarray(keras.ops.convert_to_numpy(values))
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"`{name}` must hold integer item ids. Received dtype "
+            f"{array.dtype}."
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        integral = np.isfinite(array) & (array == np.round(array))
+        if array.size and not np.all(integral):
+            raise ValueError(
+                f"`{name}` must hold integer item ids; found non-integral "
+                "values."
+            )
+    return array.astype(np.int64, copy=False)
+
+
+def _unpack_data(data):
+    """Returns validated `(histories, targets)` numpy arrays."""
+    if isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ValueError(
+                "`data` given as a tuple must be `(histories, targets)`. "
+                f"Received a sequence of length {len(data)}."
+            )
+        histories, targets = data
+    elif isinstance(data, dict):
+        if "histories" not in data or "targets" not in data:
+            raise ValueError(
+                "`data` given as a dict must have keys 'histories' and "
+                f"'targets'. Received keys: {sorted(data)}."
+            )
+        histories, targets = data["histories"], data["targets"]
+    elif hasattr(data, "histories") and hasattr(data, "targets"):
+        histories, targets = data.histories, data.targets
+    else:
+        raise ValueError(
+            "`data` must have `.histories` and `.targets` attributes (e.g. a "
+            "split part) or be a `(histories, targets)` tuple. Received: "
+            f"{type(data).__name__}."
+        )
+    histories = _as_int_array(histories, "histories")
+    targets = _as_int_array(targets, "targets")
+    if histories.ndim != 2:
+        raise ValueError(
+            "`histories` must be 2-D `[n, seq_len]` (left-padded with 0). "
+            f"Received shape {histories.shape}."
+        )
+    if targets.ndim != 1:
+        raise ValueError(
+            f"`targets` must be 1-D `[n]`. Received shape {targets.shape}."
+        )
+    if histories.shape[0] == 0:
+        raise ValueError("`data` is empty: there are no examples to evaluate.")
+    if targets.shape[0] != histories.shape[0]:
+        raise ValueError(
+            f"targets length mismatch: {targets.shape[0]} targets for "
+            f"{histories.shape[0]} histories."
+        )
+    return histories.astype(np.int32), targets.astype(np.int32)
+
+
+def _check_targets_in_catalog(targets, num_items):
+    bad = (targets < 1) | (targets > num_items)
+    if np.any(bad):
+        position = int(np.argmax(bad))
+        raise ValueError(
+            f"target item id {int(targets[position])} (example {position}) "
+            f"is outside the model's catalog 1..{num_items} (0 is padding)."
+        )
+
+
+def _check_histories_in_catalog(histories, num_items):
+    bad = (histories < 0) | (histories > num_items)
+    if np.any(bad):
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"history item id {int(histories[row, col])} (example {int(row)}) "
+            f"is outside the model's catalog 1..{num_items} (0 is padding)."
+        )
+
+
+def _default_scores(model, histories):
+    if hasattr(model, "predict_on_batch"):
+        return model.predict_on_batch(histories)
+    if callable(model):
+        return model(histories)
+    raise ValueError(
+        "`model` must be a Keras model or a callable mapping histories to "
+        "scores, or `score_fn` must be given. Received: "
+        f"{type(model).__name__}."
+    )
+
+
+def _score_batch(model, histories, score_fn):
+    if score_fn is not None:
+        scores = score_fn(model, histories)
+    else:
+        scores = _default_scores(model, histories)
+    if isinstance(scores, (dict, list, tuple)):
+        raise ValueError(
+            "the model returned a structure "
+            f"({type(scores).__name__}) instead of one score matrix "
+            "`[batch, num_items + 1]`; pass `score_fn=` to select the scores."
+        )
+    shape = tuple(keras.ops.shape(scores))
+    if len(shape) != 2:
+        raise ValueError(
+            "the score matrix must be 2-D `[batch, num_items + 1]`. "
+            f"Received shape {shape}."
+        )
+    if shape[0] != histories.shape[0]:
+        raise ValueError(
+            f"the score matrix has the wrong number of rows: got {shape[0]} "
+            f"rows for a batch of {histories.shape[0]} histories."
+        )
+    if shape[1] < 2:
+        raise ValueError(
+            "the score matrix must have `num_items + 1` columns (column 0 is "
+            f"padding) with at least one real item. Received shape {shape}."
+        )
+    return scores
+
+
+def compute_ranks(
+    model,
+    data,
+    *,
+    batch_size=256,
+    exclude_history=False,
+    score_fn=None,
+    verbose=0,
+):
+    """Computes the full-ranking rank of every target item, batch by batch.
+
+    The model scores the whole catalog for `batch_size` histories at a time,
+    the rank of each target is computed with `target_ranks`, and only the
+    ranks are kept, so peak memory is `O(batch_size * num_items)`.
+
+    Args:
+        model: a Keras model whose `predict_on_batch(histories)` returns
+            scores of shape `[batch, num_items + 1]` (column `0` is padding),
+            or any callable `histories -> scores`. May be `None` when
+            `score_fn` does not need it.
+        data: the examples: an object with `.histories` (int `[n, seq_len]`,
+            left-padded with `0`) and `.targets` (int `[n]`) attributes such
+            as a split part, a `(histories, targets)` tuple, or a dict with
+            those two keys.
+        batch_size: int. Number of histories scored at once. Defaults to
+            `256`.
+        exclude_history: bool. Whether items already in an example's history
+            (except the target) are removed from the competition. Defaults to
+            `False`, as in the ReaRec protocol.
+        score_fn: optional callable `(model, histories) -> scores` overriding
+            how scores are obtained, e.g.
+            `lambda m, h: m.score_items(h, reasoning_steps=2)`.
+        verbose: int. `0` is silent, `1` shows a progress bar, `2` prints one
+            line at the end.
+
+    Returns:
+        An int32 numpy array of shape `[n]` with ranks in `1..num_items`.
+
+    Example:
+
+    ```python
+    ranks = compute_ranks(model, splits.test, batch_size=512)
+    ```
+    """
+    histories, targets = _unpack_data(data)
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: {batch_size!r}"
+        )
+    if score_fn is not None and not callable(score_fn):
+        raise ValueError(f"`score_fn` must be callable. Received: {score_fn!r}")
+    if model is None and score_fn is None:
+        raise ValueError("`model` is None and no `score_fn` was given.")
+
+    n = histories.shape[0]
+    batch_size = int(batch_size)
+    progbar = (
+        keras.utils.Progbar(n, verbose=verbose, unit_name="example")
+        if verbose
+        else None
+    )
+    ranks = np.empty((n,), dtype=np.int32)
+    num_items = None
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        batch_histories = histories[start:stop]
+        scores = _score_batch(model, batch_histories, score_fn)
+        batch_num_items = int(keras.ops.shape(scores)[1]) - 1
+        if num_items is None:
+            num_items = batch_num_items
+            # Fail fast on the whole data set before scoring anything else.
+            _check_targets_in_catalog(targets, num_items)
+            if exclude_history:
+                _check_histories_in_catalog(histories, num_items)
+        elif batch_num_items != num_items:
+            raise ValueError(
+                "the score matrix changed width between batches: "
+                f"{num_items + 1} columns, then {batch_num_items + 1}."
+            )
+        batch_ranks = target_ranks(
+            scores,
+            targets[start:stop],
+            histories=batch_histories if exclude_history else None,
+            exclude_history=exclude_history,
+        )
+        ranks[start:stop] = keras.ops.convert_to_numpy(batch_ranks)
+        if progbar is not None:
+            progbar.update(stop)
+    return ranks
+
+
+def evaluate(
+    model,
+    data,
+    ks=(10, 20),
+    *,
+    batch_size=256,
+    exclude_history=False,
+    score_fn=None,
+    metrics=("ndcg", "recall", "mrr"),
+    return_ranks=False,
+    verbose=0,
+):
+    """Full-ranking evaluation: NDCG@k, Recall@k (= HR@k) and MRR@k.
+
+    Every example's target is ranked against the whole catalog (see
+    `target_ranks` for the tie and NaN rules) and the per-example metrics
+    are averaged.
+
+    Args:
+        model: a Keras model or callable returning scores
+            `[batch, num_items + 1]`; see `compute_ranks`.
+        data: a split part (`.histories`, `.targets`), a
+            `(histories, targets)` tuple or a dict with those keys.
+        ks: int or sequence of positive ints. Cutoffs. Defaults to `(10, 20)`.
+        batch_size: int. Histories scored at once. Defaults to `256`.
+        exclude_history: bool. Remove history items from the competition.
+            Defaults to `False`.
+        score_fn: optional callable `(model, histories) -> scores`.
+        metrics: names among `"ndcg"`, `"recall"`, `"mrr"`. Defaults to all.
+        return_ranks: bool. Also return the int32 ranks array. Defaults to
+            `False`.
+        verbose: int. Progress display, as in `compute_ranks`.
+
+    Returns:
+        A dict such as `{"ndcg@10": ..., "recall@10": ..., "mrr@10": ...,
+        "ndcg@20": ...}` of Python floats, or `(dict, ranks)` when
+        `return_ranks=True`.
+
+    Example:
+
+    ```python
+    results = evaluate(model, splits.test, ks=(5, 10, 20))
+    results["ndcg@10"]
+    ```
+    """
+    # Validate the cheap arguments before running the model.
+    ks = _validate_ks(ks)
+    metrics = _validate_metrics(metrics)
+    ranks = compute_ranks(
+        model,
+        data,
+        batch_size=batch_size,
+        exclude_history=exclude_history,
+        score_fn=score_fn,
+        verbose=verbose,
+    )
+    results = ranking_metrics(ranks, ks=ks, metrics=metrics)
+    if return_ranks:
+        return results, ranks
+    return results
