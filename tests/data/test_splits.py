@@ -229,3 +229,26 @@ def test_predefined_split_bad_labels():
         data.predefined_split(ds)
     with pytest.raises(DataError, match="needs a 'split' column"):
         data.predefined_split(make([("u", 1, 1)]))
+
+
+def test_amazon_official_files_through_predefined_split(fixtures_dir):
+    from rearec_keras.datasets import load_amazon_reviews_2023
+
+    raw = load_amazon_reviews_2023(fixtures_dir / "amazon", "Video_Games")
+    # The paper: drop rows rated <= 3 as targets; histories stay as given
+    # (they may hold low-rated items such as B01N5KD2BJ here).
+    positives = data.filter_ratings(raw, 3)
+    split = data.predefined_split(positives, max_length=3, cold_items="keep")
+    assert list(split.item_vocab) == [
+        None, "B00ZS80PC2", "B01N5KD2BJ", "B07PPHHTGL", "B07X3PJ7TF", "B09VCFKT3D", "B0B6GXGK5D",
+    ]
+    np.testing.assert_array_equal(split.train.histories, [[0, 0, 4]])
+    np.testing.assert_array_equal(split.train.targets, [1])
+    np.testing.assert_array_equal(split.valid.histories, [[4, 1, 3]])
+    np.testing.assert_array_equal(split.valid.targets, [5])
+    np.testing.assert_array_equal(split.test.histories, [[1, 3, 5], [0, 3, 2]])
+    np.testing.assert_array_equal(split.test.history_lengths, [4, 2])
+    np.testing.assert_array_equal(split.test.targets, [6, 6])
+    # The paper's cold-item rule: B09VCFKT3D never occurs in training rows.
+    with pytest.raises(DataError, match="leaves no valid examples"):
+        data.predefined_split(positives, max_length=3)
