@@ -11,13 +11,16 @@ Submodules:
         remapping), splits (leave-one-out, temporal) and input pipelines.
     evaluation: full-ranking evaluation (NDCG/Recall/MRR@K) and a Keras
         callback that logs validation metrics each epoch.
+    layers: reusable Keras parts (cached transformer, reasoning loop, ...).
+    losses: ReaRec losses (multi-step CE, ERL diversity, PRL contrastive).
+    models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`.
 """
 
 import importlib
 
 from rearec_keras.version import __version__
 
-_SUBMODULES = ("data", "datasets", "evaluation")
+_SUBMODULES = ("data", "datasets", "evaluation", "layers", "losses", "models")
 
 # Public name -> module that defines it.
 _LAZY = {
@@ -26,6 +29,11 @@ _LAZY = {
     "RankingEvaluationCallback": "rearec_keras.evaluation",
     "InteractionDataset": "rearec_keras.datasets",
     "load_movielens": "rearec_keras.datasets",
+    "ReaRecModel": "rearec_keras.models",
+    "ReaSASRec": "rearec_keras.models",
+    "ReaBERT4Rec": "rearec_keras.models",
+    "SASRec": "rearec_keras.models",
+    "BERT4Rec": "rearec_keras.models",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_LAZY]

@@ -1,0 +1,23 @@
+"""Keras layers of ReaRec: embeddings, masks, cached Transformer, reasoning loop."""
+
+from rearec_keras.layers.masks import full_attention_mask
+from rearec_keras.layers.masks import item_attention_mask
+from rearec_keras.layers.masks import reasoning_step_mask
+from rearec_keras.layers.position_embedding import LeftPaddedPositionEmbedding
+from rearec_keras.layers.reasoning_position_embedding import (
+    ReasoningPositionEmbedding,
+)
+from rearec_keras.layers.recurrent_reasoning import RecurrentReasoning
+from rearec_keras.layers.transformer_block import TransformerBlock
+from rearec_keras.layers.transformer_encoder import TransformerEncoder
+
+__all__ = [
+    "LeftPaddedPositionEmbedding",
+    "ReasoningPositionEmbedding",
+    "RecurrentReasoning",
+    "TransformerBlock",
+    "TransformerEncoder",
+    "full_attention_mask",
+    "item_attention_mask",
+    "reasoning_step_mask",
+]

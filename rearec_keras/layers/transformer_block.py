@@ -1,0 +1,326 @@
+"""Post-LN Transformer block with an incremental-decoding KV cache."""
+
+import math
+
+import keras
+from keras import ops
+
+# Added to the logits of masked keys (in float32). One constant, added once.
+_MASK_LOGIT = -1e10
+
+
+def _clone_initializer(initializer):
+    """A fresh copy, so that unseeded initializers draw new values per weight.
+
+    Keras 3 random initializers fix their seed at construction, so one
+    instance shared by several weights would give them identical values.
+    """
+    return keras.initializers.get(keras.initializers.serialize(initializer))
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+
+
+def _check_rate(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0.0 <= value < 1.0
+    ):
+        raise ValueError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="rearec_keras")
+class TransformerBlock(keras.layers.Layer):
+    """Post-LN Transformer block (SASRec / RecBole style) with a KV cache.
+
+    ```
+    a = LayerNorm(x + Dropout(W_o · MultiHeadAttention(x)))
+    y = LayerNorm(a + Dropout(W_2 · act(W_1 · a)))
+    ```
+
+    Attention uses separate query/key/value projections (with bias) split
+    into `num_heads` heads of size `hidden_dim // num_heads`, scaled
+    dot-product scores, an additive mask (`-1e10` added once to masked logits,
+    computed in float32 so that mixed precision stays safe), a float32
+    softmax and dropout on the attention probabilities.
+
+    The block supports incremental decoding: the keys/values of `inputs` are
+    appended to the optional `cache` and returned, and only the `T` rows of
+    `inputs` are queries. A ReaRec reasoning step therefore costs one query
+    row over the cached prefix, not a recomputation of every position.
+
+    A query row whose keys are all masked (a left-padding slot under a causal
+    mask) gets a uniform attention distribution and stays finite; such rows
+    are never read by a correct mask for real slots.
+
+    Args:
+        hidden_dim: int >= 1. Model width `d`; must be divisible by
+            `num_heads`.
+        num_heads: int >= 1. Number of attention heads (official code: 2).
+        intermediate_dim: int >= 1. Inner size of the feed-forward network
+            (official code: 300 for d=256).
+        dropout: float in [0, 1). Dropout after the attention output
+            projection and after the feed-forward network (official: 0.5).
+        attention_dropout: float in [0, 1). Dropout on the attention
+            probabilities (official: 0.5).
+        layer_norm_epsilon: float > 0. Epsilon of both LayerNorms (1e-12).
+        activation: activation of the feed-forward network. `"gelu"` is the
+            exact erf form; any other name is resolved by
+            `keras.activations.get` (e.g. `"relu"`).
+        kernel_initializer: initializer of every projection kernel. Defaults
+            to `RandomNormal(stddev=0.02)` (official code); cloned per weight.
+        bias_initializer: initializer of every bias. Defaults to `"zeros"`.
+        **kwargs: other keyword arguments passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: float tensor `[batch, T, hidden_dim]`: the new slots.
+        attention_mask: optional bool tensor `[batch, T, S + T]` (`True` = the
+            query may attend to the key), where `S` is the cache length (0
+            without a cache). `None` lets every query see every key.
+        cache: optional tuple `(keys, values)`, each
+            `[batch, S, num_heads, hidden_dim // num_heads]`: the projected
+            keys/values of the `S` earlier slots (as returned by a previous
+            call).
+        training: bool. Whether dropout is active.
+
+    Returns:
+        A tuple `(outputs, (keys, values))`: `outputs` is
+        `[batch, T, hidden_dim]`; `keys`/`values` are
+        `[batch, S + T, num_heads, hidden_dim // num_heads]` (the cache with
+        the new slots appended).
+
+    Example:
+
+    ```python
+    block = TransformerBlock(hidden_dim=64, num_heads=2, intermediate_dim=128)
+    x = np.random.rand(4, 10, 64).astype("float32")
+    mask = item_attention_mask(np.ones((4, 10), bool), "causal")
+    y, cache = block(x, attention_mask=mask)           # [4, 10, 64]
+    new = np.random.rand(4, 1, 64).astype("float32")
+    step_mask = np.ones((4, 1, 11), bool)
+    y_new, cache = block(new, attention_mask=step_mask, cache=cache)  # [4, 1, 64]
+    ```
+
+    Reference:
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
+        - [Kang & McAuley, 2018 (SASRec)](https://arxiv.org/abs/1808.09781)
+        - RecBole `TransformerLayer`; official ReaRec code.
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_heads: int,
+        intermediate_dim: int,
+        dropout: float = 0.5,
+        attention_dropout: float = 0.5,
+        layer_norm_epsilon: float = 1e-12,
+        activation="gelu",
+        kernel_initializer=None,
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_int("hidden_dim", hidden_dim, 1)
+        _check_int("num_heads", num_heads, 1)
+        _check_int("intermediate_dim", intermediate_dim, 1)
+        if hidden_dim % num_heads != 0:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+            )
+        _check_rate("dropout", dropout)
+        _check_rate("attention_dropout", attention_dropout)
+        if not isinstance(layer_norm_epsilon, (int, float)) or not (
+            layer_norm_epsilon > 0
+        ):
+            raise ValueError(
+                "`layer_norm_epsilon` must be a float > 0. Received: "
+                f"layer_norm_epsilon={layer_norm_epsilon!r}"
+            )
+        if isinstance(activation, str):
+            if activation != "gelu":
+                try:
+                    keras.activations.get(activation)
+                except ValueError as e:
+                    raise ValueError(
+                        f"Unknown `activation`: {activation!r}."
+                    ) from e
+        elif isinstance(activation, dict):
+            activation = keras.activations.deserialize(activation)
+        elif not callable(activation):
+            raise ValueError(
+                "`activation` must be an activation name or a callable. "
+                f"Received: activation={activation!r}"
+            )
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.head_dim = hidden_dim // num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = float(dropout)
+        self.attention_dropout = float(attention_dropout)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.activation = activation
+        if kernel_initializer is None:
+            kernel_initializer = keras.initializers.RandomNormal(stddev=0.02)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def _activation_fn(self, x):
+        if self.activation == "gelu":
+            return keras.activations.gelu(x, approximate=False)
+        return keras.activations.get(self.activation)(x)
+
+    def _projection(self, name):
+        return keras.layers.EinsumDense(
+            "btd,dhk->bthk",
+            output_shape=(None, self.num_heads, self.head_dim),
+            bias_axes="hk",
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, inputs_shape):
+        if inputs_shape[-1] is not None and inputs_shape[-1] != self.hidden_dim:
+            raise ValueError(
+                f"{self.__class__.__name__} '{self.name}' expects inputs with "
+                f"last dimension hidden_dim={self.hidden_dim}. Received input "
+                f"shape {tuple(inputs_shape)}"
+            )
+        shape = (None, None, self.hidden_dim)
+        self.query_dense = self._projection("query")
+        self.query_dense.build(shape)
+        self.key_dense = self._projection("key")
+        self.key_dense.build(shape)
+        self.value_dense = self._projection("value")
+        self.value_dense.build(shape)
+        self.output_dense = keras.layers.EinsumDense(
+            "bthk,hkd->btd",
+            output_shape=(None, self.hidden_dim),
+            bias_axes="d",
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="attention_output",
+        )
+        self.output_dense.build((None, None, self.num_heads, self.head_dim))
+        self.attention_probs_dropout = keras.layers.Dropout(
+            self.attention_dropout,
+            dtype=self.dtype_policy,
+            name="attention_probs_dropout",
+        )
+        self.attention_output_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="attention_output_dropout"
+        )
+        self.attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="attention_layer_norm",
+        )
+        self.attention_layer_norm.build(shape)
+        self.intermediate_dense = keras.layers.Dense(
+            self.intermediate_dim,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="intermediate",
+        )
+        self.intermediate_dense.build(shape)
+        self.ffn_output_dense = keras.layers.Dense(
+            self.hidden_dim,
+            kernel_initializer=_clone_initializer(self.kernel_initializer),
+            bias_initializer=_clone_initializer(self.bias_initializer),
+            dtype=self.dtype_policy,
+            name="ffn_output",
+        )
+        self.ffn_output_dense.build((None, None, self.intermediate_dim))
+        self.ffn_dropout = keras.layers.Dropout(
+            self.dropout, dtype=self.dtype_policy, name="ffn_dropout"
+        )
+        self.ffn_layer_norm = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon,
+            dtype=self.dtype_policy,
+            name="ffn_layer_norm",
+        )
+        self.ffn_layer_norm.build(shape)
+        self.built = True
+
+    def call(self, inputs, attention_mask=None, cache=None, training=None):
+        query = self.query_dense(inputs)  # [B, T, H, dh]
+        key = self.key_dense(inputs)
+        value = self.value_dense(inputs)
+        if cache is not None:
+            cached_key, cached_value = cache
+            key = ops.concatenate([ops.cast(cached_key, key.dtype), key], axis=1)
+            value = ops.concatenate(
+                [ops.cast(cached_value, value.dtype), value], axis=1
+            )
+
+        # Scores in float32: [B, H, T, S + T].
+        scores = ops.einsum(
+            "bthk,bshk->bhts",
+            ops.cast(query, "float32"),
+            ops.cast(key, "float32"),
+        )
+        scores = scores * (1.0 / math.sqrt(self.head_dim))
+        if attention_mask is not None:
+            attention_mask = ops.cast(attention_mask, "bool")
+            if len(attention_mask.shape) != 3:
+                raise ValueError(
+                    "`attention_mask` must have shape [batch, T, S + T]. "
+                    f"Received shape {tuple(attention_mask.shape)}"
+                )
+            bias = ops.where(
+                attention_mask,
+                ops.zeros((), "float32"),
+                ops.full((), _MASK_LOGIT, "float32"),
+            )
+            scores = scores + ops.expand_dims(bias, 1)
+        probs = ops.softmax(scores, axis=-1)
+        probs = ops.cast(probs, self.compute_dtype)
+        probs = self.attention_probs_dropout(probs, training=training)
+        context = ops.einsum("bhts,bshk->bthk", probs, value)
+
+        attention_output = self.output_dense(context)
+        attention_output = self.attention_output_dropout(
+            attention_output, training=training
+        )
+        hidden = self.attention_layer_norm(inputs + attention_output)
+
+        ffn = self.intermediate_dense(hidden)
+        ffn = self._activation_fn(ffn)
+        ffn = self.ffn_output_dense(ffn)
+        ffn = self.ffn_dropout(ffn, training=training)
+        outputs = self.ffn_layer_norm(hidden + ffn)
+        return outputs, (key, value)
+
+    def get_config(self):
+        config = super().get_config()
+        activation = self.activation
+        if not isinstance(activation, str):
+            activation = keras.activations.serialize(activation)
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "attention_dropout": self.attention_dropout,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "activation": activation,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
+                ),
+            }
+        )
+        return config
