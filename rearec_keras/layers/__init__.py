@@ -9,6 +9,7 @@ from rearec_keras.layers.reasoning_position_embedding import (
 )
 from rearec_keras.layers.recurrent_reasoning import RecurrentReasoning
 from rearec_keras.layers.transformer_block import TransformerBlock
+from rearec_keras.layers.transformer_block import merge_cache
 from rearec_keras.layers.transformer_encoder import TransformerEncoder
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "TransformerEncoder",
     "full_attention_mask",
     "item_attention_mask",
+    "merge_cache",
     "reasoning_step_mask",
 ]

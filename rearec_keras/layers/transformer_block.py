@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import keras
 from keras import ops
 
@@ -82,17 +84,19 @@ class TransformerBlock(keras.layers.Layer):
         attention_mask: optional bool tensor `[batch, T, S + T]` (`True` = the
             query may attend to the key), where `S` is the cache length (0
             without a cache). `None` lets every query see every key.
-        cache: optional tuple `(keys, values)`, each
-            `[batch, S, num_heads, hidden_dim // num_heads]`: the projected
-            keys/values of the `S` earlier slots (as returned by a previous
-            call).
+        cache: optional `(keys, values)` of the `S` earlier slots, as
+            returned by a previous call: tuples of chunks in attention
+            layout `[batch, num_heads, S_c, hidden_dim // num_heads]` (one
+            chunk per earlier call). A merged pair of tensors
+            `[batch, S, num_heads, hidden_dim // num_heads]` is accepted too.
         training: bool. Whether dropout is active.
 
     Returns:
         A tuple `(outputs, (keys, values))`: `outputs` is
-        `[batch, T, hidden_dim]`; `keys`/`values` are
-        `[batch, S + T, num_heads, hidden_dim // num_heads]` (the cache with
-        the new slots appended).
+        `[batch, T, hidden_dim]`; `keys`/`values` are the cache's chunks
+        with one chunk for the new slots appended (`merge_cache` gives them
+        as `[batch, S + T, num_heads, hidden_dim // num_heads]`). Chunks
+        avoid copying the cache at every step.
 
     Example:
 
@@ -254,20 +258,30 @@ class TransformerBlock(keras.layers.Layer):
 
     def call(self, inputs, attention_mask=None, cache=None, training=None):
         query = self.query_dense(inputs)  # [B, T, H, dh]
-        key = self.key_dense(inputs)
-        value = self.value_dense(inputs)
-        if cache is not None:
-            cached_key, cached_value = cache
-            key = ops.concatenate([ops.cast(cached_key, key.dtype), key], axis=1)
-            value = ops.concatenate(
-                [ops.cast(cached_value, value.dtype), value], axis=1
-            )
+        # Keys and values live in the cache as chunks in attention layout
+        # [B, H, S_c, dh]: the item chunk from the full pass plus one small
+        # chunk per later call. A reasoning step attends to every chunk
+        # without concatenating (copying) or transposing the item cache, so
+        # it costs one row of work, not a pass over the whole prefix.
+        key = ops.transpose(self.key_dense(inputs), (0, 2, 1, 3))
+        value = ops.transpose(self.value_dense(inputs), (0, 2, 1, 3))
+        if cache is None:
+            key_chunks, value_chunks = (key,), (value,)
+        else:
+            cached_keys, cached_values = _as_chunks(cache)
+            key_chunks = tuple(cached_keys) + (key,)
+            value_chunks = tuple(cached_values) + (value,)
 
         # Scores in float32: [B, H, T, S + T].
-        scores = ops.einsum(
-            "bthk,bshk->bhts",
-            ops.cast(query, "float32"),
-            ops.cast(key, "float32"),
+        query_t = ops.cast(ops.transpose(query, (0, 2, 1, 3)), "float32")
+        scores = ops.concatenate(
+            [
+                ops.einsum("bhtk,bhsk->bhts", query_t, ops.cast(k, "float32"))
+                for k in key_chunks
+            ],
+            axis=-1,
+        ) if len(key_chunks) > 1 else ops.einsum(
+            "bhtk,bhsk->bhts", query_t, ops.cast(key_chunks[0], "float32")
         )
         scores = scores * (1.0 / math.sqrt(self.head_dim))
         if attention_mask is not None:
@@ -286,7 +300,20 @@ class TransformerBlock(keras.layers.Layer):
         probs = ops.softmax(scores, axis=-1)
         probs = ops.cast(probs, self.compute_dtype)
         probs = self.attention_probs_dropout(probs, training=training)
-        context = ops.einsum("bhts,bshk->bthk", probs, value)
+        sizes = [v.shape[2] for v in value_chunks]
+        if len(value_chunks) == 1:
+            context = ops.einsum("bhts,bhsk->bhtk", probs, value_chunks[0])
+        elif all(size is not None for size in sizes):
+            splits = list(np.cumsum(sizes[:-1]))
+            context = None
+            for p, v in zip(ops.split(probs, splits, axis=-1), value_chunks):
+                part = ops.einsum("bhts,bhsk->bhtk", p, v)
+                context = part if context is None else context + part
+        else:  # Unknown chunk lengths: fall back to one concatenated value.
+            context = ops.einsum(
+                "bhts,bhsk->bhtk", probs, ops.concatenate(list(value_chunks), axis=2)
+            )
+        context = ops.transpose(context, (0, 2, 1, 3))  # [B, T, H, dh]
 
         attention_output = self.output_dense(context)
         attention_output = self.attention_output_dropout(
@@ -299,7 +326,7 @@ class TransformerBlock(keras.layers.Layer):
         ffn = self.ffn_output_dense(ffn)
         ffn = self.ffn_dropout(ffn, training=training)
         outputs = self.ffn_layer_norm(hidden + ffn)
-        return outputs, (key, value)
+        return outputs, (key_chunks, value_chunks)
 
     def get_config(self):
         config = super().get_config()
@@ -324,3 +351,24 @@ class TransformerBlock(keras.layers.Layer):
             }
         )
         return config
+
+
+def _as_chunks(cache):
+    keys, values = cache
+    if isinstance(keys, (tuple, list)):
+        return tuple(keys), tuple(values)
+    # A single tensor pair in the merged layout [B, S, H, dh].
+    return (ops.transpose(keys, (0, 2, 1, 3)),), (ops.transpose(values, (0, 2, 1, 3)),)
+
+
+def merge_cache(cache):
+    """The cache of a `TransformerBlock` as one `(keys, values)` pair.
+
+    The block keeps its cache as chunks in attention layout `[B, H, S_c,
+    dh]` (so a reasoning step never copies the item cache); this returns
+    them concatenated in the `[B, S, H, dh]` layout, e.g. for inspection.
+    A block also accepts such a merged pair as `cache=`.
+    """
+    keys, values = _as_chunks(cache)
+    merge = lambda chunks: ops.transpose(ops.concatenate(list(chunks), axis=2), (0, 2, 1, 3))
+    return merge(keys), merge(values)

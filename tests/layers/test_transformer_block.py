@@ -7,6 +7,7 @@ import pytest
 from rearec_keras.layers import TransformerBlock
 from rearec_keras.layers import TransformerEncoder
 from rearec_keras.layers import item_attention_mask
+from rearec_keras.layers import merge_cache
 
 D, H, FF = 8, 2, 12
 
@@ -77,7 +78,8 @@ def test_matches_numpy_reference_post_ln_exact_gelu():
     block.set_weights(
         [rng.normal(scale=0.7, size=w.shape).astype("float32") for w in block.get_weights()]
     )
-    out, (keys, values) = block(x, attention_mask=mask, training=False)
+    out, cache = block(x, attention_mask=mask, training=False)
+    keys, values = merge_cache(cache)
     expected = _numpy_block(block, x, mask)
     real = PAD
     np.testing.assert_allclose(_np(out)[real], expected[real], atol=1e-5)
@@ -119,7 +121,8 @@ def test_cached_incremental_decoding_equals_full_causal_pass(with_padding):
     x = _inputs()
     pad = PAD if with_padding else np.ones_like(PAD)
     full_mask = _np(item_attention_mask(pad, "causal"))
-    full, (full_k, full_v) = block(x, attention_mask=full_mask, training=False)
+    full, full_cache = block(x, attention_mask=full_mask, training=False)
+    full_k, full_v = merge_cache(full_cache)
     full = _np(full)
 
     cache = None
@@ -130,12 +133,12 @@ def test_cached_incremental_decoding_equals_full_causal_pass(with_padding):
             x[:, t : t + 1], attention_mask=step_mask, cache=cache, training=False
         )
         assert out.shape == (3, 1, D)
-        assert cache[0].shape == (3, t + 1, H, D // H)
+        assert merge_cache(cache)[0].shape == (3, t + 1, H, D // H)
         rows.append(_np(out)[:, 0])
     incremental = np.stack(rows, axis=1)
     np.testing.assert_allclose(incremental[pad], full[pad], atol=1e-5)
-    np.testing.assert_allclose(_np(cache[0]), _np(full_k), atol=1e-6)
-    np.testing.assert_allclose(_np(cache[1]), _np(full_v), atol=1e-6)
+    np.testing.assert_allclose(_np(merge_cache(cache)[0]), _np(full_k), atol=1e-6)
+    np.testing.assert_allclose(_np(merge_cache(cache)[1]), _np(full_v), atol=1e-6)
 
     # A prefix chunk followed by one-row steps gives the same answer.
     out, cache = block(
@@ -269,7 +272,7 @@ def test_encoder_cached_decoding_equals_full_pass():
     mask = _np(item_attention_mask(PAD, "causal"))
     full, caches = encoder(x, attention_mask=mask, training=False)
     assert isinstance(caches, list) and len(caches) == 3
-    assert all(k.shape == (3, 5, H, D // H) for k, _ in caches)
+    assert all(merge_cache(c)[0].shape == (3, 5, H, D // H) for c in caches)
     out_a, cache = encoder(x[:, :2], attention_mask=mask[:, :2, :2], training=False)
     rows = [_np(out_a)]
     for t in range(2, 5):

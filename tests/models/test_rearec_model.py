@@ -37,7 +37,7 @@ def copy_shared_weights(src, dst):
     """Copy weights in creation order; extra trailing weights of `dst` stay."""
     for a, b in zip(src.weights, dst.weights):
         assert tuple(a.shape) == tuple(b.shape), (a.path, b.path)
-        b.assign(a)
+        b.assign(ops.convert_to_numpy(a))  # a copy: JAX may donate buffers
 
 
 # --- 1. K = 0 is exactly the base model ------------------------------------
