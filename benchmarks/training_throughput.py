@@ -1,0 +1,92 @@
+"""Training throughput on ml-100k and achieved FLOP rate vs a matmul peak.
+
+For d = 64 and 256, trains SASRec (K=0), ReaSASRec-ERL (K=2) and
+ReaSASRec-PRL (K=2, noisy twin on) for a fixed number of batches and
+reports examples/s. The forward FLOPs per example are counted analytically
+(projections, FFN, attention over the prefix, one cached row per reasoning
+step, catalog logits; PRL's twin doubles the encoder part); a training step
+is taken as 3x the forward pass. The matmul peak is a float32 2048x2048
+matmul timed in the same run, so the fraction is machine-relative.
+
+    python benchmarks/training_throughput.py [--batches 30] [--batch-size 256]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from rearec_keras import data  # noqa: E402
+from rearec_keras.datasets import load_movielens  # noqa: E402
+from rearec_keras.models import ReaSASRec  # noqa: E402
+from rearec_keras.models import SASRec  # noqa: E402
+
+
+def forward_flops(model, length, num_items):
+    """Analytic forward FLOPs (2 x multiply-adds) for one example."""
+    d, inner, layers = model.hidden_dim, model.intermediate_dim, model.num_layers
+    K = getattr(model, "reasoning_steps", 0)
+    per_token = 4 * d * d + 2 * d * inner  # q, k, v, o + FFN
+    items = layers * (length * per_token + 2 * length * length * d)
+    steps = layers * sum(per_token + 2 * (length + s) * d for s in range(1, K + 1))
+    encoder = items + steps
+    if model.uses_noise:
+        encoder *= 2  # the noisy twin runs the whole encoder again
+    logit_rows = 1 if K == 0 else (K + 2 if model.learning == "erl" else K + 1)
+    return 2 * (encoder + logit_rows * (num_items + 1) * d)
+
+
+def matmul_peak(size=2048, repeats=10):
+    a = keras.random.normal((size, size))
+    b = keras.random.normal((size, size))
+    ops.convert_to_numpy(ops.matmul(a, b))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ops.convert_to_numpy(ops.matmul(a, b))
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--batches", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--dims", default="64,256")
+    args = p.parse_args()
+
+    split = data.leave_one_out(load_movielens("ml-100k"), max_length=50)
+    n = args.batches * args.batch_size
+    x, y = split.train.histories[:n], split.train.targets[:n]
+    peak = matmul_peak()
+    print(f"backend={keras.backend.backend()}; float32 2048^3 matmul peak: {peak / 1e9:.0f} GFLOP/s")
+    print("| d | model | examples/s | GFLOP/s | of peak |")
+    print("|---|---|---|---|---|")
+    for d in [int(v) for v in args.dims.split(",")]:
+        for name, cls, kwargs in (
+            ("SASRec", SASRec, {}),
+            ("ReaSASRec ERL K=2", ReaSASRec, {"learning": "erl"}),
+            ("ReaSASRec PRL K=2 (twin on)", ReaSASRec,
+             {"learning": "prl", "noise_warmup_epochs": 0}),
+        ):
+            keras.utils.set_random_seed(0)
+            model = cls(split.num_items, hidden_dim=d, **kwargs)
+            model.compile(optimizer="adam")
+            # One untimed epoch: tracing, allocation and oneDNN warm-up.
+            model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
+            assert model.noise_active == model.uses_noise
+            start = time.perf_counter()
+            model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
+            rate = n / (time.perf_counter() - start)
+            flops = 3 * forward_flops(model, 50, split.num_items) * rate
+            print(f"| {d} | {name} | {rate:,.0f} | {flops / 1e9:.1f} | {flops / peak:.1%} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
