@@ -13,6 +13,8 @@ All functions use `keras.ops` only and accept bool or integer masks.
 
 from keras import ops
 
+from rearec_keras.utils.validation import check_int
+
 ITEM_ATTENTION_MODES = ("causal", "bidirectional")
 
 
@@ -88,15 +90,7 @@ def reasoning_step_mask(padding_mask, num_reasoning_slots):
     Returns:
         A bool tensor `[batch, 1, L + num_reasoning_slots]`.
     """
-    if (
-        isinstance(num_reasoning_slots, bool)
-        or not isinstance(num_reasoning_slots, int)
-        or num_reasoning_slots < 1
-    ):
-        raise ValueError(
-            "`num_reasoning_slots` must be an int >= 1. Received: "
-            f"num_reasoning_slots={num_reasoning_slots!r}"
-        )
+    check_int("num_reasoning_slots", num_reasoning_slots, 1)
     valid = _as_bool(padding_mask)
     reasoning = ops.ones((ops.shape(valid)[0], num_reasoning_slots), "bool")
     return ops.expand_dims(ops.concatenate([valid, reasoning], axis=1), 1)
@@ -118,15 +112,7 @@ def full_attention_mask(padding_mask, num_reasoning, mode="causal"):
     Returns:
         A bool tensor `[batch, L + K, L + K]`.
     """
-    if (
-        isinstance(num_reasoning, bool)
-        or not isinstance(num_reasoning, int)
-        or num_reasoning < 0
-    ):
-        raise ValueError(
-            "`num_reasoning` must be an int >= 0. Received: "
-            f"num_reasoning={num_reasoning!r}"
-        )
+    check_int("num_reasoning", num_reasoning, 0)
     items = item_attention_mask(padding_mask, mode)  # [B, L, L]
     if num_reasoning == 0:
         return items

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from rearec_keras.utils.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
 class LeftPaddedPositionEmbedding(keras.layers.Layer):
@@ -55,16 +57,8 @@ class LeftPaddedPositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(max_length, int) or max_length < 1:
-            raise ValueError(
-                f"`max_length` must be an int >= 1. Received: max_length={max_length!r}"
-            )
-        if not isinstance(hidden_dim, int) or hidden_dim < 1:
-            raise ValueError(
-                f"`hidden_dim` must be an int >= 1. Received: hidden_dim={hidden_dim!r}"
-            )
-        self.max_length = max_length
-        self.hidden_dim = hidden_dim
+        self.max_length = check_int("max_length", max_length, 1)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, 1)
         if initializer is None:
             initializer = keras.initializers.RandomNormal(stddev=0.02)
         self.initializer = keras.initializers.get(initializer)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from rearec_keras.utils.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
 class ReasoningPositionEmbedding(keras.layers.Layer):
@@ -49,18 +51,9 @@ class ReasoningPositionEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(reasoning_steps, int) or reasoning_steps < 1:
-            raise ValueError(
-                "`reasoning_steps` must be an int >= 1 (with K=0 there is no "
-                f"reasoning position embedding). Received: "
-                f"reasoning_steps={reasoning_steps!r}"
-            )
-        if not isinstance(hidden_dim, int) or hidden_dim < 1:
-            raise ValueError(
-                f"`hidden_dim` must be an int >= 1. Received: hidden_dim={hidden_dim!r}"
-            )
-        self.reasoning_steps = reasoning_steps
-        self.hidden_dim = hidden_dim
+        # K >= 1: with K=0 there is no reasoning position embedding.
+        self.reasoning_steps = check_int("reasoning_steps", reasoning_steps, 1)
+        self.hidden_dim = check_int("hidden_dim", hidden_dim, 1)
         if initializer is None:
             initializer = keras.initializers.RandomNormal(stddev=0.02)
         self.initializer = keras.initializers.get(initializer)

@@ -12,6 +12,9 @@ from rearec_keras.layers.masks import reasoning_step_mask
 from rearec_keras.layers.reasoning_position_embedding import (
     ReasoningPositionEmbedding,
 )
+from rearec_keras.utils.validation import check_float
+from rearec_keras.utils.validation import check_int
+from rearec_keras.utils.validation import check_rate
 
 TWIN_INPUT_MODES = ("clean", "noisy")
 
@@ -145,37 +148,10 @@ class RecurrentReasoning(keras.layers.Layer):
                 "training=None) -> (outputs, new_cache)` (e.g. "
                 f"TransformerEncoder). Received: {encoder!r}"
             )
-        if (
-            isinstance(reasoning_steps, bool)
-            or not isinstance(reasoning_steps, int)
-            or reasoning_steps < 0
-        ):
-            raise ValueError(
-                "`reasoning_steps` must be an int >= 0. Received: "
-                f"reasoning_steps={reasoning_steps!r}"
-            )
-        if (
-            isinstance(hidden_dim, bool)
-            or not isinstance(hidden_dim, int)
-            or hidden_dim < 1
-        ):
-            raise ValueError(
-                f"`hidden_dim` must be an int >= 1. Received: hidden_dim={hidden_dim!r}"
-            )
-        if isinstance(input_dropout, bool) or not isinstance(
-            input_dropout, (int, float)
-        ) or not 0.0 <= input_dropout < 1.0:
-            raise ValueError(
-                "`input_dropout` must be a float in [0, 1). Received: "
-                f"input_dropout={input_dropout!r}"
-            )
-        if not isinstance(layer_norm_epsilon, (int, float)) or not (
-            layer_norm_epsilon > 0
-        ):
-            raise ValueError(
-                "`layer_norm_epsilon` must be a float > 0. Received: "
-                f"layer_norm_epsilon={layer_norm_epsilon!r}"
-            )
+        check_int("reasoning_steps", reasoning_steps, 0)
+        check_int("hidden_dim", hidden_dim, 1)
+        check_rate("input_dropout", input_dropout)
+        check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, exclusive_minimum=True)
         self.encoder = encoder
         self.reasoning_steps = reasoning_steps
         self.hidden_dim = hidden_dim
@@ -278,13 +254,7 @@ class RecurrentReasoning(keras.layers.Layer):
                 f"`mode` must be one of {ITEM_ATTENTION_MODES}. Received: "
                 f"mode={mode!r}"
             )
-        if isinstance(noise_std, bool) or not isinstance(
-            noise_std, numbers.Real
-        ) or noise_std < 0:
-            raise ValueError(
-                "`noise_std` must be a Python float >= 0. Received: "
-                f"noise_std={noise_std!r}"
-            )
+        check_float("noise_std", noise_std, 0.0)
         if twin_inputs not in TWIN_INPUT_MODES:
             raise ValueError(
                 f"`twin_inputs` must be one of {TWIN_INPUT_MODES}. Received: "

@@ -7,6 +7,9 @@ import numpy as np
 import keras
 from keras import ops
 
+from rearec_keras.utils.validation import check_int
+from rearec_keras.utils.validation import check_rate
+
 # Added to the logits of masked keys (in float32). One constant, added once.
 _MASK_LOGIT = -1e10
 
@@ -18,22 +21,6 @@ def _clone_initializer(initializer):
     instance shared by several weights would give them identical values.
     """
     return keras.initializers.get(keras.initializers.serialize(initializer))
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
-        )
-
-
-def _check_rate(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
@@ -130,16 +117,16 @@ class TransformerBlock(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_int("hidden_dim", hidden_dim, 1)
-        _check_int("num_heads", num_heads, 1)
-        _check_int("intermediate_dim", intermediate_dim, 1)
+        check_int("hidden_dim", hidden_dim, 1)
+        check_int("num_heads", num_heads, 1)
+        check_int("intermediate_dim", intermediate_dim, 1)
         if hidden_dim % num_heads != 0:
             raise ValueError(
                 "`hidden_dim` must be divisible by `num_heads`. Received: "
                 f"hidden_dim={hidden_dim}, num_heads={num_heads}"
             )
-        _check_rate("dropout", dropout)
-        _check_rate("attention_dropout", attention_dropout)
+        check_rate("dropout", dropout)
+        check_rate("attention_dropout", attention_dropout)
         if not isinstance(layer_norm_epsilon, (int, float)) or not (
             layer_norm_epsilon > 0
         ):

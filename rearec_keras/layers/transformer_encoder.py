@@ -3,7 +3,7 @@
 import keras
 
 from rearec_keras.layers.transformer_block import TransformerBlock
-from rearec_keras.layers.transformer_block import _check_int
+from rearec_keras.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
@@ -77,7 +77,7 @@ class TransformerEncoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_int("num_layers", num_layers, 1)
+        check_int("num_layers", num_layers, 1)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.RandomNormal(stddev=0.02)
         self.num_layers = num_layers

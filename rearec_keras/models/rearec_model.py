@@ -33,30 +33,15 @@ from rearec_keras.layers import TransformerEncoder
 from rearec_keras.losses import EnsembleDiversityLoss
 from rearec_keras.losses import MultiStepCrossEntropy
 from rearec_keras.losses import ReasoningContrastiveLoss
-from rearec_keras.losses import progressive_temperatures
+from rearec_keras.losses import progressive_temperature_values
+from rearec_keras.utils.padding import mask_padding_column
+from rearec_keras.utils.validation import check_float
+from rearec_keras.utils.validation import check_int
+from rearec_keras.utils.validation import check_rate
 
 LEARNING_METHODS = ("erl", "prl", "rpe", "naive")
 LOSS_VARIANTS = ("code", "paper")
 ATTENTION_MODES = ("causal", "bidirectional")
-# Finite stand-in for -inf on the padding column: softmax gives it 0 and it
-# can never outrank a real item, without NaNs in losses.
-PAD_SCORE = -1e9
-
-
-def _check_number(name, value, low=None, high=None, low_inclusive=True, integer=False):
-    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(
-        value, (int, float, np.integer, np.floating)
-    )
-    if isinstance(value, bool) or not ok_type:
-        kind = "an integer" if integer else "a number"
-        raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
-    if low is not None and (value < low or (value == low and not low_inclusive)):
-        op = ">=" if low_inclusive else ">"
-        raise ValueError(f"`{name}` must be {op} {low}, got {value!r}.")
-    if high is not None and value > high:
-        raise ValueError(f"`{name}` must be <= {high}, got {value!r}.")
-
-
 @keras.saving.register_keras_serializable(package="rearec_keras")
 class ReaRecModel(keras.Model):
     """ReaRec model on a transformer backbone (base class of the zoo).
@@ -157,31 +142,26 @@ class ReaRecModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_number("num_items", num_items, 1, integer=True)
-        _check_number("max_length", max_length, 1, integer=True)
-        _check_number("hidden_dim", hidden_dim, 1, integer=True)
-        _check_number("num_layers", num_layers, 1, integer=True)
-        _check_number("num_heads", num_heads, 1, integer=True)
-        _check_number("intermediate_dim", intermediate_dim, 1, integer=True)
-        for name, rate in (
-            ("dropout", dropout),
-            ("attention_dropout", attention_dropout),
-            ("input_dropout", input_dropout),
-        ):
-            _check_number(name, rate, 0.0, 1.0)
-            if rate >= 1.0:
-                raise ValueError(f"`{name}` must be < 1, got {rate!r}.")
-        _check_number("reasoning_steps", reasoning_steps, 0, integer=True)
+        check_int("num_items", num_items, 1)
+        check_int("max_length", max_length, 1)
+        check_int("hidden_dim", hidden_dim, 1)
+        check_int("num_layers", num_layers, 1)
+        check_int("num_heads", num_heads, 1)
+        check_int("intermediate_dim", intermediate_dim, 1)
+        check_rate("dropout", dropout)
+        check_rate("attention_dropout", attention_dropout)
+        check_rate("input_dropout", input_dropout)
+        check_int("reasoning_steps", reasoning_steps, 0)
         if learning not in LEARNING_METHODS:
             raise ValueError(f"`learning` must be one of {LEARNING_METHODS}, got {learning!r}.")
         if loss_variant not in LOSS_VARIANTS:
             raise ValueError(f"`loss_variant` must be one of {LOSS_VARIANTS}, got {loss_variant!r}.")
-        _check_number("base_temperature", base_temperature, 0.0, low_inclusive=False)
-        _check_number("temperature_decay", temperature_decay, 1.0)
-        _check_number("kl_weight", kl_weight, 0.0)
-        _check_number("noise_std", noise_std, 0.0)
-        _check_number("noise_warmup_epochs", noise_warmup_epochs, 0, integer=True)
-        _check_number("contrastive_weight", contrastive_weight, 0.0)
+        check_float("base_temperature", base_temperature, 0.0, exclusive_minimum=True)
+        check_float("temperature_decay", temperature_decay, 1.0)
+        check_float("kl_weight", kl_weight, 0.0)
+        check_float("noise_std", noise_std, 0.0)
+        check_int("noise_warmup_epochs", noise_warmup_epochs, 0)
+        check_float("contrastive_weight", contrastive_weight, 0.0)
         if twin_inputs not in ("clean", "noisy"):
             raise ValueError(f"`twin_inputs` must be 'clean' or 'noisy', got {twin_inputs!r}.")
         if hidden_dim % num_heads:
@@ -255,9 +235,10 @@ class ReaRecModel(keras.Model):
         K = self.reasoning_steps
         self._ce = MultiStepCrossEntropy(name="step_ce")
         if self.learning == "prl" and K > 0:
-            temps = progressive_temperatures(K, self.base_temperature, self.temperature_decay)
             self._prl_ce = MultiStepCrossEntropy(
-                temperatures=[float(t) for t in keras.ops.convert_to_numpy(temps)],
+                temperatures=progressive_temperature_values(
+                    K, self.base_temperature, self.temperature_decay
+                ),
                 variant=self.loss_variant,
                 name="progressive_ce",
             )
@@ -302,9 +283,7 @@ class ReaRecModel(keras.Model):
 
     def _logits(self, vectors):
         """Raw tied scores `vectors · Eᵀ` (float32), padding column masked."""
-        logits = ops.cast(self.item_embedding(vectors, reverse=True), "float32")
-        column = ops.arange(self.num_items + 1)
-        return ops.where(ops.equal(column, 0), ops.cast(PAD_SCORE, "float32"), logits)
+        return mask_padding_column(ops.cast(self.item_embedding(vectors, reverse=True), "float32"))
 
     def _pool(self, states):
         if self.learning == "erl":
@@ -435,7 +414,7 @@ class ReaRecModel(keras.Model):
     def _check_steps(self, steps):
         if steps is None:
             return self.reasoning_steps
-        _check_number("steps", steps, 0, integer=True)
+        check_int("steps", steps, 0)
         if steps > self.reasoning_steps:
             raise ValueError(
                 f"steps={steps} exceeds the reasoning_steps={self.reasoning_steps} the model "
@@ -451,8 +430,11 @@ class ReaRecModel(keras.Model):
 
     def reasoning_states(self, histories, steps=None, batch_size=256) -> np.ndarray:
         """The reasoning states `[n, steps + 1, d]` (eval mode)."""
-        arr = self.check_histories(histories)
-        steps = self._check_steps(steps)
+        return self._reasoning_states(
+            self.check_histories(histories), self._check_steps(steps), batch_size
+        )
+
+    def _reasoning_states(self, arr, steps, batch_size):
         out = [
             keras.ops.convert_to_numpy(
                 self._states(arr[i : i + batch_size], steps=steps, training=False)["states"]
@@ -479,9 +461,14 @@ class ReaRecModel(keras.Model):
             pooling: `"mean"` (ERL's inference), `"last"` (PRL's) or None
                 for the learning method's own.
         """
+        return self._score(
+            self.check_histories(histories), self._check_steps(steps), pooling, batch_size
+        )
+
+    def _score(self, arr, steps, pooling, batch_size):
         if pooling not in (None, "mean", "last"):
             raise ValueError(f"pooling must be None, 'mean' or 'last', got {pooling!r}.")
-        states = self.reasoning_states(histories, steps=steps, batch_size=batch_size)
+        states = self._reasoning_states(arr, steps, batch_size)
         pooling = pooling or ("mean" if self.learning == "erl" else "last")
         pooled = states.mean(axis=1) if pooling == "mean" else states[:, -1]
         return keras.ops.convert_to_numpy(self._logits(pooled) / self.base_temperature)
@@ -496,11 +483,12 @@ class ReaRecModel(keras.Model):
             recommended either.
         """
         arr = self.check_histories(histories)
-        _check_number("k", k, 1, self.num_items, integer=True)
+        check_int("k", k, 1, self.num_items)
+        steps = self._check_steps(steps)
         ids, values = [], []
         for i in range(0, len(arr), batch_size):
             batch = arr[i : i + batch_size]
-            scores = self.score(batch, steps=steps, batch_size=batch_size)
+            scores = self._score(batch, steps, None, batch_size)
             if exclude_history:
                 rows = np.repeat(np.arange(len(batch)), batch.shape[1])
                 scores[rows, batch.ravel()] = -np.inf

@@ -217,14 +217,14 @@ def test_keras_round_trip(tmp_path, cls, kwargs):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(reasoning_steps=-1), "`reasoning_steps` must be >= 0"),
-    (dict(base_temperature=0.0), "`base_temperature` must be > 0"),
-    (dict(temperature_decay=0.5), "`temperature_decay` must be >= 1"),
+    (dict(reasoning_steps=-1), "`reasoning_steps` must be an int >= 0. Received: reasoning_steps=-1"),
+    (dict(base_temperature=0.0), "`base_temperature` must be > 0.0. Received: base_temperature=0.0"),
+    (dict(temperature_decay=0.5), "`temperature_decay` must be >= 1.0. Received: temperature_decay=0.5"),
     (dict(learning="cot"), "`learning` must be one of"),
     (dict(loss_variant="x"), "`loss_variant` must be one of"),
     (dict(hidden_dim=15), "divisible by `num_heads`"),
-    (dict(dropout=1.0), "`dropout` must be < 1"),
-    (dict(noise_std=-0.1), "`noise_std` must be >= 0"),
+    (dict(dropout=1.0), "`dropout` must be < 1.0. Received: dropout=1.0"),
+    (dict(noise_std=-0.1), "`noise_std` must be >= 0.0. Received: noise_std=-0.1"),
 ])
 def test_bad_hyperparameters(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -245,7 +245,7 @@ def test_bad_histories():
         model.reasoning_states(np.ones((1, L + 1), dtype="int32"))
     with pytest.raises(ValueError, match="steps=2 exceeds the reasoning_steps=1"):
         model.score(histories(), steps=2)
-    with pytest.raises(ValueError, match="must be a negative|must be >= 0"):
+    with pytest.raises(ValueError, match="`steps` must be an int >= 0. Received: steps=-1"):
         model.score(histories(), steps=-1)
 
 
