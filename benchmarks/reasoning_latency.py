@@ -9,7 +9,7 @@
    the script prints their max abs difference.
 
 Runs on the TensorFlow (tf.function) and JAX (jax.jit) backends:
-    python benchmarks/reasoning_latency.py [--hidden-dim 64] [--repeats 20]
+    python benchmarks/reasoning_latency.py [--hidden-dim 64] [--repeats 20] [--xla]
 """
 
 import argparse
@@ -29,12 +29,15 @@ from rearec_keras.layers import item_attention_mask  # noqa: E402
 from rearec_keras.models import ReaSASRec  # noqa: E402
 
 
-def compile_fn(fn):
+def compile_fn(fn, xla=False):
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        # Without --xla: a plain graph, which is what `model.predict` runs on
+        # a CPU (`jit_compile="auto"` resolves to False there). With --xla:
+        # `model.compile(jit_compile=True)`'s path.
+        return tf.function(fn, jit_compile=xla)
     if backend == "jax":
         import jax
 
@@ -76,15 +79,23 @@ def recomputed_scores(model, steps, return_states=False):
     return fn
 
 
-def best_time(fn, x, repeats):
-    ops.convert_to_numpy(fn(x))  # compile / warm up
-    ops.convert_to_numpy(fn(x))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def interleaved_times(fns, x, repeats):
+    """Median seconds per call of each function, timed round-robin.
+
+    Every round calls each function once, so slow drifts of the machine
+    (other processes, clock boosts) hit all of them alike instead of biasing
+    whichever was timed last.
+    """
+    for fn in fns.values():  # compile / warm up
         ops.convert_to_numpy(fn(x))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        ops.convert_to_numpy(fn(x))
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            ops.convert_to_numpy(fn(x))
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def main():
@@ -92,6 +103,7 @@ def main():
     p.add_argument("--hidden-dim", type=int, default=64)
     p.add_argument("--max-steps", type=int, default=5)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--xla", action="store_true", help="TF backend: compile with XLA")
     args = p.parse_args()
 
     split = data.leave_one_out(load_movielens("ml-100k"), max_length=50)
@@ -99,13 +111,15 @@ def main():
     keras.utils.set_random_seed(0)
     model = ReaSASRec(split.num_items, hidden_dim=args.hidden_dim, reasoning_steps=args.max_steps)
     model.build((None, 50))
-    print(f"backend={keras.backend.backend()}, d={args.hidden_dim}, batch={len(histories)} users, "
-          f"{split.num_items} items, median of {args.repeats}")
+    print(f"backend={keras.backend.backend()}{' (XLA)' if args.xla else ''}, d={args.hidden_dim}, batch={len(histories)} users, "
+          f"{split.num_items} items, median of {args.repeats} interleaved rounds")
 
-    cached = {k: best_time(compile_fn(cached_scores(model, k)), histories, args.repeats)
-              for k in range(args.max_steps + 1)}
-    recomputed = {k: best_time(compile_fn(recomputed_scores(model, k)), histories, args.repeats)
-                  for k in range(1, args.max_steps + 1)}
+    fns = {("cached", k): compile_fn(cached_scores(model, k), args.xla) for k in range(args.max_steps + 1)}
+    fns.update({("recomputed", k): compile_fn(recomputed_scores(model, k), args.xla)
+                for k in range(1, args.max_steps + 1)})
+    times = interleaved_times(fns, histories, args.repeats)
+    cached = {k: times[("cached", k)] for k in range(args.max_steps + 1)}
+    recomputed = {k: times[("recomputed", k)] for k in range(1, args.max_steps + 1)}
     full = ops.convert_to_numpy(recomputed_scores(model, args.max_steps, return_states=True)(histories))
     incremental = model.reasoning_states(histories)
     print(f"cached vs recomputed states: max abs diff {np.abs(full - incremental).max():.2e}")

@@ -32,7 +32,11 @@ def forward_flops(model, length, num_items):
     d, inner, layers = model.hidden_dim, model.intermediate_dim, model.num_layers
     K = getattr(model, "reasoning_steps", 0)
     per_token = 4 * d * d + 2 * d * inner  # q, k, v, o + FFN
-    items = layers * (length * per_token + 2 * length * length * d)
+    full_block = length * per_token + 2 * length * length * d
+    # The last block computes keys/values for every slot but queries,
+    # attention output and FFN for the newest slot only.
+    last_block = length * 2 * d * d + per_token - 2 * d * d + 2 * length * d
+    items = (layers - 1) * full_block + last_block
     steps = layers * sum(per_token + 2 * (length + s) * d for s in range(1, K + 1))
     encoder = items + steps
     if model.uses_noise:
@@ -58,6 +62,7 @@ def main():
     p.add_argument("--batches", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--dims", default="64,256")
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
 
     split = data.leave_one_out(load_movielens("ml-100k"), max_length=50)
@@ -68,6 +73,7 @@ def main():
     print("| d | model | examples/s | GFLOP/s | of peak |")
     print("|---|---|---|---|---|")
     for d in [int(v) for v in args.dims.split(",")]:
+        models = {}
         for name, cls, kwargs in (
             ("SASRec", SASRec, {}),
             ("ReaSASRec ERL K=2", ReaSASRec, {"learning": "erl"}),
@@ -80,9 +86,17 @@ def main():
             # One untimed epoch: tracing, allocation and oneDNN warm-up.
             model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
             assert model.noise_active == model.uses_noise
-            start = time.perf_counter()
-            model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
-            rate = n / (time.perf_counter() - start)
+            models[name] = model
+        # Round-robin timing: every round trains each model for one epoch,
+        # so drifts of the machine hit all models alike; median per model.
+        times = {name: [] for name in models}
+        for _ in range(args.rounds):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
+                times[name].append(time.perf_counter() - start)
+        for name, model in models.items():
+            rate = n / float(np.median(times[name]))
             flops = 3 * forward_flops(model, 50, split.num_items) * rate
             print(f"| {d} | {name} | {rate:,.0f} | {flops / 1e9:.1f} | {flops / peak:.1%} |",
                   flush=True)

@@ -34,6 +34,13 @@ def has_cache_interface(encoder):
     return "attention_mask" in params and "cache" in params
 
 
+def _accepts(layer, argument):
+    try:
+        return argument in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 @keras.saving.register_keras_serializable(package="rearec_keras")
 class RecurrentReasoning(keras.layers.Layer):
     """Implicit multi-step reasoning (ReaRec) on top of a cached encoder.
@@ -153,6 +160,7 @@ class RecurrentReasoning(keras.layers.Layer):
         check_rate("input_dropout", input_dropout)
         check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, exclusive_minimum=True)
         self.encoder = encoder
+        self._encoder_last_only = _accepts(encoder, "output_last_only")
         self.reasoning_steps = reasoning_steps
         self.hidden_dim = hidden_dim
         self.use_reasoning_position = bool(use_reasoning_position)
@@ -267,12 +275,16 @@ class RecurrentReasoning(keras.layers.Layer):
             item_inputs = ops.concatenate([item_inputs, item_inputs], axis=0)
             padding_mask = ops.concatenate([padding_mask, padding_mask], axis=0)
 
-        # Step 0: full pass over the L item slots.
+        # Step 0: full pass over the L item slots. Only the newest slot's
+        # output is read, so encoders that can skip the other rows of their
+        # last block do.
+        extra = {"output_last_only": True} if self._encoder_last_only else {}
         outputs, cache = self.encoder(
             self._normalize(item_inputs, training),
             attention_mask=item_attention_mask(padding_mask, mode),
             cache=None,
             training=training,
+            **extra,
         )
         state = outputs[:, -1, :]
         states = [state]

@@ -77,10 +77,14 @@ class TransformerBlock(keras.layers.Layer):
             chunk per earlier call). A merged pair of tensors
             `[batch, S, num_heads, hidden_dim // num_heads]` is accepted too.
         training: bool. Whether dropout is active.
+        last_query_only: bool. Compute the output of the last new slot only
+            (`outputs` is `[batch, 1, hidden_dim]`); keys and values still
+            cover all `T` new slots, so the cache is the same.
 
     Returns:
         A tuple `(outputs, (keys, values))`: `outputs` is
-        `[batch, T, hidden_dim]`; `keys`/`values` are the cache's chunks
+        `[batch, T, hidden_dim]` (`[batch, 1, hidden_dim]` with
+        `last_query_only`); `keys`/`values` are the cache's chunks
         with one chunk for the new slots appended (`merge_cache` gives them
         as `[batch, S + T, num_heads, hidden_dim // num_heads]`). Chunks
         avoid copying the cache at every step.
@@ -243,8 +247,25 @@ class TransformerBlock(keras.layers.Layer):
         self.ffn_layer_norm.build(shape)
         self.built = True
 
-    def call(self, inputs, attention_mask=None, cache=None, training=None):
-        query = self.query_dense(inputs)  # [B, T, H, dh]
+    def call(
+        self,
+        inputs,
+        attention_mask=None,
+        cache=None,
+        training=None,
+        last_query_only=False,
+    ):
+        # Keys and values always cover every new slot (the cache needs
+        # them). With `last_query_only` the queries, attention output and
+        # feed-forward run for the last slot only: a final block whose other
+        # rows nobody reads then costs 2 projections per row instead of 4
+        # plus the feed-forward.
+        residual = inputs
+        if last_query_only:
+            residual = inputs[:, -1:, :]
+            if attention_mask is not None:
+                attention_mask = attention_mask[:, -1:, :]
+        query = self.query_dense(residual)  # [B, T', H, dh]
         # Keys and values live in the cache as chunks in attention layout
         # [B, H, S_c, dh]: the item chunk from the full pass plus one small
         # chunk per later call. A reasoning step attends to every chunk
@@ -306,7 +327,7 @@ class TransformerBlock(keras.layers.Layer):
         attention_output = self.attention_output_dropout(
             attention_output, training=training
         )
-        hidden = self.attention_layer_norm(inputs + attention_output)
+        hidden = self.attention_layer_norm(residual + attention_output)
 
         ffn = self.intermediate_dense(hidden)
         ffn = self._activation_fn(ffn)

@@ -461,3 +461,39 @@ def test_wrong_hidden_dim_of_inputs():
     layer = _reasoning(2)
     with pytest.raises(ValueError, match="hidden_dim"):
         layer(np.zeros((B, L, D + 2), "float32"), PAD)
+
+
+class _PlainCacheEncoder(keras.layers.Layer):
+    """A third-party encoder with the bare cache interface (no
+    `output_last_only`): records the keyword arguments it was called with."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.calls = []
+
+    def build(self, shape):
+        self.inner.build(shape)
+        self.built = True
+
+    def call(self, inputs, attention_mask=None, cache=None, training=None):
+        self.calls.append(tuple(inputs.shape))
+        return self.inner(
+            inputs, attention_mask=attention_mask, cache=cache, training=training
+        )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_encoder_without_output_last_only_gives_the_same_states(mode):
+    keras.utils.set_random_seed(11)
+    layer = _reasoning(k=3)
+    items = _items()
+    expected = _np(layer(items, PAD, mode=mode, training=False)["states"])
+    plain = _PlainCacheEncoder(layer.encoder)
+    other = _reasoning(k=3, encoder=plain)
+    other.build(items.shape)
+    other.set_weights(layer.get_weights())
+    got = _np(other(items, PAD, mode=mode, training=False)["states"])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    # Step 0 gave the plain encoder all L slots, then one slot per step.
+    assert plain.calls[0][1] == L and all(c[1] == 1 for c in plain.calls[1:])

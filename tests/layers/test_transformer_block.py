@@ -321,3 +321,48 @@ def test_bidirectional_depends_on_later_items_causal_does_not():
         b = _np(encoder(x_later, attention_mask=mask, training=False)[0])
         changed = not np.allclose(a[:, :3], b[:, :3], atol=1e-6)
         assert changed == should_change, mode
+
+
+@pytest.mark.parametrize("with_cache", [False, True])
+def test_last_query_only_equals_last_row_and_keeps_the_cache(with_cache):
+    keras.utils.set_random_seed(3)
+    block = _block()
+    x = _inputs()
+    mask = _np(item_attention_mask(PAD, "causal"))
+    cache = None
+    if with_cache:  # two cached slots, then three new ones
+        _, cache = block(x[:, :2], attention_mask=mask[:, :2, :2], training=False)
+        x_new, mask_new = x[:, 2:], mask[:, 2:, :]
+    else:
+        x_new, mask_new = x, mask
+    full, full_cache = block(x_new, attention_mask=mask_new, cache=cache, training=False)
+    last, last_cache = block(
+        x_new, attention_mask=mask_new, cache=cache, training=False,
+        last_query_only=True,
+    )
+    assert tuple(last.shape) == (3, 1, D)
+    np.testing.assert_allclose(_np(last), _np(full)[:, -1:], atol=1e-6)
+    for a, b in zip(merge_cache(full_cache), merge_cache(last_cache)):
+        np.testing.assert_array_equal(_np(a), _np(b))
+    # Independent of the numpy reference too (no cache case).
+    if not with_cache:
+        ref = _numpy_block(block, x, mask)
+        np.testing.assert_allclose(_np(last)[:, 0], ref[:, -1], atol=1e-5)
+
+
+def test_encoder_output_last_only_runs_only_the_last_block_on_one_row():
+    keras.utils.set_random_seed(4)
+    encoder = TransformerEncoder(
+        num_layers=3, hidden_dim=D, num_heads=H, intermediate_dim=FF
+    )
+    x = _inputs()
+    mask = _np(item_attention_mask(PAD, "causal"))
+    full, caches = encoder(x, attention_mask=mask, training=False)
+    last, last_caches = encoder(
+        x, attention_mask=mask, training=False, output_last_only=True
+    )
+    assert tuple(last.shape) == (3, 1, D)
+    np.testing.assert_allclose(_np(last), _np(full)[:, -1:], atol=1e-6)
+    for c_full, c_last in zip(caches, last_caches):
+        for a, b in zip(merge_cache(c_full), merge_cache(c_last)):
+            np.testing.assert_array_equal(_np(a), _np(b))
