@@ -14,13 +14,15 @@ Submodules:
     layers: reusable Keras parts (cached transformer, reasoning loop, ...).
     losses: ReaRec losses (multi-step CE, ERL diversity, PRL contrastive).
     models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`.
+    experiments: run configs, reproducible run directories, comparisons
+        and the paper's analyses (what the `rearec-keras` command uses).
 """
 
 import importlib
 
 from rearec_keras.version import __version__
 
-_SUBMODULES = ("data", "datasets", "evaluation", "layers", "losses", "models")
+_SUBMODULES = ("data", "datasets", "evaluation", "experiments", "layers", "losses", "models")
 
 # Public name -> module that defines it.
 _LAZY = {

@@ -1,0 +1,384 @@
+"""The `rearec-keras` command line.
+
+    rearec-keras train [--config FILE] [--learning erl] [--kl-weight 0.01] ...
+    rearec-keras evaluate RUN_DIR_OR_MODEL
+    rearec-keras recommend RUN_DIR_OR_MODEL (--user ID | --history 1,2,3) [-k 10]
+    rearec-keras compare --methods base,erl,prl --seeds 0,1,2
+    rearec-keras analyze RUN_DIR
+
+`rearec-keras train` with no arguments trains ReaSASRec-PRL (K=2) on the
+bundled MovieLens-100K (leave-one-out), keeps the best epoch on validation
+NDCG@20 (early stopping, patience 10) and prints its test metrics. Invalid
+input gives one line on stderr and exit code 2.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise UsageError(f"{self.prog}: {message}")
+
+
+# ----------------------------------------------------------------------
+# Flags generated from RunConfig.
+
+
+def _add_config_flags(parser):
+    from rearec_keras.experiments import config as cfg
+
+    choices = {
+        "dataset": cfg.DATASETS, "split": cfg.SPLITS, "backbone": cfg.BACKBONES,
+        "learning": cfg.LEARNING, "diversity": ("kl", "js"), "twin_inputs": ("clean", "noisy"),
+        "loss_variant": ("code", "paper"),
+    }
+    ints = {"max_length", "reasoning_steps", "hidden_dim", "num_layers", "num_heads",
+            "intermediate_dim", "noise_warmup_epochs", "seed", "epochs", "batch_size",
+            "patience", "eval_batch_size", "k_core"}
+    floats = {"dropout", "attention_dropout", "input_dropout", "base_temperature",
+              "temperature_decay", "kl_weight", "noise_std", "contrastive_weight",
+              "learning_rate", "rating_threshold"}
+    group = parser.add_argument_group("run settings (same keys as a config file)")
+    group.add_argument("--config", help="JSON, YAML or TOML file of settings; flags override it")
+    for field in dataclasses.fields(cfg.RunConfig):
+        name = field.name
+        flag = "--" + name.replace("_", "-")
+        default = field.default if field.default is not dataclasses.MISSING else None
+        kwargs = {"dest": name, "default": argparse.SUPPRESS}
+        if name == "dataset_options":
+            group.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
+                               help="extra loader argument (repeatable), e.g. category=Video_Games",
+                               **kwargs)
+            continue
+        if name == "temporal_fractions":
+            group.add_argument(flag, nargs=2, type=float, metavar=("VALID", "TEST"),
+                               help=f"default {default}", **kwargs)
+            continue
+        if name == "ks":
+            group.add_argument(flag, type=_int_list, metavar="K,K",
+                               help="cut-offs to report (default 10,20)", **kwargs)
+            continue
+        if name in choices:
+            kwargs["choices"] = choices[name]
+        elif name in ints:
+            kwargs["type"] = int
+        elif name in floats:
+            kwargs["type"] = float
+        group.add_argument(flag, help=f"default {default}", **kwargs)
+
+
+def _int_list(text):
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def _parse_option(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"--dataset-option must look like KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(value)
+    except json.JSONDecodeError:
+        pass
+    return key.replace("-", "_"), value
+
+
+def _config_from_args(args, **extra):
+    from rearec_keras.experiments.config import load_config
+
+    overrides = {}
+    for field in _config_field_names():
+        if hasattr(args, field):
+            overrides[field] = getattr(args, field)
+    if "dataset_options" in overrides:
+        overrides["dataset_options"] = dict(_parse_option(t) for t in overrides["dataset_options"])
+    overrides.update(extra)
+    return load_config(getattr(args, "config", None), **overrides)
+
+
+def _config_field_names():
+    from rearec_keras.experiments.config import RunConfig
+
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def _default_run_dir(config):
+    steps = "" if config.learning == "base" else f"-k{config.reasoning_steps}"
+    return Path("runs") / f"{config.dataset}-{config.backbone}-{config.learning}{steps}-seed{config.seed}"
+
+
+# ----------------------------------------------------------------------
+# Commands.
+
+
+def cmd_train(args):
+    from rearec_keras.experiments import runner
+
+    config = _config_from_args(args)
+    run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
+    print(f"{config.describe()} on {config.dataset} ({config.split}); run directory: {run_dir}",
+          flush=True)
+    metrics = runner.train_run(config, run_dir, verbose=0 if args.quiet else 1)
+    table = runner.results_table(metrics, config.ks)
+    (run_dir / "results.md").write_text(table + "\n")
+    print(f"\n{metrics['model']}: best epoch {metrics['best_epoch']} of {metrics['epochs_run']} "
+          f"(monitor {metrics['monitor']}); full ranking over {metrics['num_items']:,} items")
+    print(table)
+    return 0
+
+
+def _data_for(config_or_none, args, model):
+    from rearec_keras.experiments import runner
+
+    config = config_or_none
+    if config is None:
+        config = _config_from_args(args, max_length=int(model.max_length))
+    _, split = runner.prepare_data(config, verbose=0)
+    runner.check_catalog(model, split)
+    return config, split
+
+
+def cmd_evaluate(args):
+    from rearec_keras.experiments import runner
+
+    config, model = runner.load_run(args.run)
+    config, split = _data_for(config, args, model)
+    ks = config.ks
+    out = {}
+    for part in args.parts:
+        out[part] = runner.step_metrics(model, getattr(split, part), ks, config.eval_batch_size)
+    metrics = {"valid": out.get("valid", out[args.parts[0]]), "test": out.get("test", out[args.parts[0]])}
+    print(runner.results_table(metrics, ks))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+def _user_history(split, user, max_length):
+    """The latest `max_length` items of a user (test history + test target)."""
+    import numpy as np
+
+    vocab = list(split.user_vocab)
+    matches = [i for i, u in enumerate(vocab) if u is not None and str(u) == str(user)]
+    if not matches:
+        raise UsageError(f"unknown user id {user!r} (the data has {split.num_users:,} users)")
+    index = matches[0]
+    for part in (split.test, split.valid, split.train):
+        rows = np.flatnonzero(np.asarray(part.user_ids) == index)
+        if len(rows):
+            row = rows[-1]
+            seq = [int(v) for v in part.histories[row] if v != 0] + [int(part.targets[row])]
+            return seq[-max_length:]
+    raise UsageError(f"user {user!r} has no examples in the split")
+
+
+def _item_history(split, text, raw_ids):
+    values = [v.strip() for v in str(text).split(",") if v.strip()]
+    if not values:
+        raise UsageError("--history is empty; give comma-separated item ids")
+    if not raw_ids:
+        out = []
+        for v in values:
+            if not v.lstrip("-").isdigit() or not 1 <= int(v) <= split.num_items:
+                raise UsageError(
+                    f"history item {v!r} is not an internal item id in 1..{split.num_items} "
+                    "(pass --raw-ids to give the dataset's own ids)"
+                )
+            out.append(int(v))
+        return out
+    lookup = {str(v): i for i, v in enumerate(split.item_vocab) if i > 0}
+    missing = [v for v in values if v not in lookup]
+    if missing:
+        raise UsageError(f"unknown item id(s) {', '.join(missing[:5])} (not in the catalog)")
+    return [lookup[v] for v in values]
+
+
+def cmd_recommend(args):
+    import numpy as np
+
+    from rearec_keras.experiments import runner
+
+    if (args.user is None) == (args.history is None):
+        raise UsageError("give exactly one of --user ID or --history ITEM,ITEM,...")
+    config, model = runner.load_run(args.run)
+    config, split = _data_for(config, args, model)
+    if args.user is not None:
+        seq = _user_history(split, args.user, model.max_length)
+    else:
+        seq = _item_history(split, args.history, args.raw_ids)[-model.max_length:]
+    if not 1 <= args.k <= split.num_items:
+        raise UsageError(f"-k must be in 1..{split.num_items}, got {args.k}")
+    histories = np.zeros((1, model.max_length), dtype="int32")
+    histories[0, -len(seq):] = seq
+    ids, scores = model.recommend(histories, k=args.k, exclude_history=args.exclude_seen)
+    items = split.items
+    titles = None
+    if items is not None and "title" in items.columns:
+        titles = items["title"]
+    print(f"history ({len(seq)} items, newest last): "
+          + ", ".join(str(split.item_vocab[i]) for i in seq[-10:]) + (" ..." if len(seq) > 10 else ""))
+    print("| rank | item | score |" + (" title |" if titles is not None else ""))
+    print("|---|---|---|" + ("---|" if titles is not None else ""))
+    for r, (i, s) in enumerate(zip(ids[0], scores[0]), start=1):
+        row = f"| {r} | {split.item_vocab[int(i)]} | {s:.3f} |"
+        if titles is not None:
+            title = titles.get(int(i), "") if hasattr(titles, "get") else ""
+            row += f" {title} |"
+        print(row)
+    return 0
+
+
+def cmd_compare(args):
+    from rearec_keras.experiments.compare import compare
+
+    base = _config_from_args(args)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    out_dir = Path(args.out) if args.out else Path("runs") / f"compare-{base.dataset}-{base.backbone}"
+    table = compare(base, methods, args.seeds, out_dir, verbose=0 if args.quiet else 1)
+    print(table)
+    return 0
+
+
+def cmd_analyze(args):
+    from rearec_keras.experiments import runner
+    from rearec_keras.experiments.analysis import analyze
+
+    config, model = runner.load_run(args.run)
+    if config is None:
+        raise UsageError("analyze needs a run directory (with config.json), not a model file")
+    _, split = runner.prepare_data(config, verbose=0)
+    runner.check_catalog(model, split)
+    out_dir = Path(args.out) if args.out else Path(args.run) / "analysis"
+    results, files = analyze(model, split, out_dir, part=args.part, ks=config.ks,
+                             k=max(config.ks), batch_size=config.eval_batch_size,
+                             title=config.describe())
+    k = results["k"]
+    print(f"{config.describe()}: analyses of {results['num_rows']:,} {args.part} rows in {out_dir}")
+    for row in results["performance"]:
+        print(f"  {row['step']:>6}: NDCG@{k} {row[f'ndcg@{k}']:.4f}  Recall@{k} {row[f'recall@{k}']:.4f}")
+    oracle = results["oracle"][-1]
+    print(f"  oracle (best step per row): NDCG@{k} {oracle[f'ndcg@{k}']:.4f}; best step counts "
+          f"{results['best_step_counts']}")
+    for name, path in files.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+# ----------------------------------------------------------------------
+
+
+def build_parser():
+    parser = _Parser(prog="rearec-keras", description=__doc__.split("\n")[0])
+    from rearec_keras.version import __version__
+
+    parser.add_argument("--version", action="version", version=f"rearec-keras {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train, select on validation, test")
+    _add_config_flags(train)
+    train.add_argument("--run-dir", help="run directory (default runs/DATASET-BACKBONE-METHOD-seedN)")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="metrics of a trained run or .keras model, per step")
+    evaluate.add_argument("run", metavar="RUN_DIR_OR_MODEL")
+    evaluate.add_argument("--parts", nargs="+", choices=("valid", "test"), default=["valid", "test"])
+    evaluate.add_argument("--json", help="also write the metrics to this JSON file")
+    _add_config_flags(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    recommend = sub.add_parser("recommend", help="top-k items for a user or an item history")
+    recommend.add_argument("run", metavar="RUN_DIR_OR_MODEL")
+    recommend.add_argument("--user", help="a user id of the dataset (uses all their interactions)")
+    recommend.add_argument("--history", help="comma-separated item ids, oldest first")
+    recommend.add_argument("--raw-ids", action="store_true",
+                           help="--history holds the dataset's own item ids (default: internal 1..N)")
+    recommend.add_argument("-k", type=int, default=10)
+    recommend.add_argument("--exclude-seen", action="store_true", help="never recommend history items")
+    _add_config_flags(recommend)
+    recommend.set_defaults(func=cmd_recommend)
+
+    comp = sub.add_parser("compare", help="Base vs ERL vs PRL over seeds: mean ± std table")
+    comp.add_argument("--methods", default="base,erl,prl")
+    comp.add_argument("--seeds", type=_int_list, default=[0, 1, 2])
+    comp.add_argument("--out", help="directory of the runs and the table")
+    comp.add_argument("--quiet", action="store_true")
+    _add_config_flags(comp)
+    comp.set_defaults(func=cmd_compare)
+
+    an = sub.add_parser("analyze", help="the paper's analyses of a run: PNG plots + CSV")
+    an.add_argument("run", metavar="RUN_DIR")
+    an.add_argument("--part", choices=("valid", "test"), default="test")
+    an.add_argument("--out", help="output directory (default RUN_DIR/analysis)")
+    an.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def _import_backend_quietly():
+    """Imports Keras (and TensorFlow) with the C++ start-up log lines that
+    TensorFlow writes straight to file descriptor 2 silenced, so that an
+    error stays the only line on stderr."""
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import keras  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        args = build_parser().parse_args(argv)
+        _import_backend_quietly()
+        return args.func(args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("rearec-keras: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # known input errors -> one line, exit 2
+        if _is_input_error(e):
+            message = " ".join(str(e).split())
+            print(f"rearec-keras: error: {message}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+
+
+def _is_input_error(e):
+    from rearec_keras.experiments.config import ConfigError
+    from rearec_keras.experiments.runner import RunError
+
+    if isinstance(e, (ConfigError, RunError, FileNotFoundError, NotADirectoryError)):
+        return True
+    from rearec_keras.datasets import DataError
+
+    return isinstance(e, DataError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

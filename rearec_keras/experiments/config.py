@@ -1,0 +1,284 @@
+"""The configuration of one run: data, model, training; files and flags.
+
+A `RunConfig` holds every setting of `rearec-keras train` under one flat
+set of keys. The same keys are accepted in a JSON, YAML or TOML file
+(`--config FILE`) and as command-line flags (`--kl-weight 0.01` sets
+`kl_weight`); flags given explicitly override the file. Unknown keys and
+values outside their range raise `ConfigError`, naming the key.
+"""
+
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+DATASETS = ("ml-100k", "ml-1m", "recbole", "amazon", "yelp", "table")
+SPLITS = ("leave_one_out", "temporal", "predefined")
+BACKBONES = ("sasrec", "bert4rec")
+# "base" is the backbone without reasoning (K = 0).
+LEARNING = ("base", "erl", "prl", "rpe", "naive")
+METRICS = ("ndcg", "recall", "mrr")
+
+
+class ConfigError(ValueError):
+    """A setting is unknown, has the wrong type or is out of range."""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Every setting of one training run (paper names where they exist).
+
+    Data:
+        dataset: one of `DATASETS`. `ml-100k`/`ml-1m` are read from `data_path`,
+            the Keras cache or the `recbole` package; the others need
+            `data_path` (`recbole`: a directory of atomic files; `table`: a
+            CSV/TSV/Parquet file with `user_id,item_id,timestamp` columns;
+            `amazon`: the 2023 split CSVs, with `dataset_options.category`).
+        data_path: file or directory of the data, or None.
+        dataset_options: extra keyword arguments of the loader.
+        split: `leave_one_out` (default), `temporal` (global time cut at the
+            `temporal_fractions` of the time span) or `predefined` (Amazon).
+        max_length: history length `L`.
+        rating_threshold: keep ratings `> rating_threshold` (None: keep all).
+        k_core: iterative k-core filter (None: none).
+        temporal_fractions: `(valid_start, test_start)` as fractions of the
+            time span, for `split="temporal"`.
+    Model:
+        backbone: `sasrec` or `bert4rec`.
+        learning: `base` (no reasoning), `erl`, `prl`, `rpe` or `naive`.
+        reasoning_steps: `K` (ignored, and stored as 0, for `base`).
+        hidden_dim, num_layers, num_heads, intermediate_dim, dropout,
+        attention_dropout, input_dropout, base_temperature (τ),
+        temperature_decay (α), kl_weight (λ), diversity, noise_std (γ),
+        noise_warmup_epochs, twin_inputs, contrastive_weight, loss_variant:
+            see `ReaRecModel`.
+    Training:
+        seed, epochs (maximum), batch_size, learning_rate (Adam), patience
+        (epochs without improvement of `monitor` on validation before
+        stopping), monitor (`ndcg@20` etc.), ks (cut-offs reported),
+        eval_batch_size.
+    """
+
+    # data
+    dataset: str = "ml-100k"
+    data_path: str | None = None
+    dataset_options: dict = dataclasses.field(default_factory=dict)
+    split: str = "leave_one_out"
+    max_length: int = 50
+    rating_threshold: float | None = None
+    k_core: int | None = None
+    temporal_fractions: tuple = (0.8, 0.9)
+    # model
+    backbone: str = "sasrec"
+    learning: str = "prl"
+    reasoning_steps: int = 2
+    hidden_dim: int = 64
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_dim: int = 300
+    dropout: float = 0.5
+    attention_dropout: float = 0.5
+    input_dropout: float = 0.2
+    base_temperature: float = 0.07
+    temperature_decay: float = 5.0
+    kl_weight: float = 0.05
+    diversity: str = "kl"
+    noise_std: float = 0.01
+    noise_warmup_epochs: int = 2
+    twin_inputs: str = "clean"
+    contrastive_weight: float = 1.0
+    loss_variant: str = "code"
+    # training
+    seed: int = 0
+    epochs: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    patience: int = 10
+    monitor: str = "ndcg@20"
+    ks: tuple = (10, 20)
+    eval_batch_size: int = 512
+
+    def __post_init__(self):
+        self.validate()
+
+    # ------------------------------------------------------------------
+    def validate(self) -> "RunConfig":
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("split", self.split, SPLITS)
+        _choice("backbone", self.backbone, BACKBONES)
+        _choice("learning", self.learning, LEARNING)
+        _choice("diversity", self.diversity, ("kl", "js"))
+        _choice("twin_inputs", self.twin_inputs, ("clean", "noisy"))
+        _choice("loss_variant", self.loss_variant, ("code", "paper"))
+        if self.data_path is not None and not isinstance(self.data_path, (str, os.PathLike)):
+            raise ConfigError(f"data_path must be a path string, got {self.data_path!r}")
+        if self.data_path is not None:
+            self.data_path = str(self.data_path)
+        if self.dataset in ("recbole", "amazon", "yelp", "table") and not self.data_path:
+            raise ConfigError(f"dataset={self.dataset!r} needs data_path (--data-path)")
+        if not isinstance(self.dataset_options, dict):
+            raise ConfigError(f"dataset_options must be a mapping, got {self.dataset_options!r}")
+        if self.split == "predefined" and self.dataset != "amazon":
+            raise ConfigError("split='predefined' needs a dataset with its own split (amazon)")
+        for key, low in (
+            ("max_length", 1), ("reasoning_steps", 0), ("hidden_dim", 1), ("num_layers", 1),
+            ("num_heads", 1), ("intermediate_dim", 1), ("noise_warmup_epochs", 0),
+            ("seed", 0), ("epochs", 1), ("batch_size", 1), ("patience", 1),
+            ("eval_batch_size", 1),
+        ):
+            _int(key, getattr(self, key), low)
+        if self.k_core is not None:
+            _int("k_core", self.k_core, 1)
+        if self.hidden_dim % self.num_heads:
+            raise ConfigError(
+                f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads})"
+            )
+        for key in ("dropout", "attention_dropout", "input_dropout"):
+            _float(key, getattr(self, key), 0.0, 1.0, high_open=True)
+        _float("base_temperature", self.base_temperature, 0.0, low_open=True)
+        _float("temperature_decay", self.temperature_decay, 1.0)
+        _float("kl_weight", self.kl_weight, 0.0)
+        _float("noise_std", self.noise_std, 0.0)
+        _float("contrastive_weight", self.contrastive_weight, 0.0)
+        _float("learning_rate", self.learning_rate, 0.0, low_open=True)
+        if self.rating_threshold is not None:
+            _float("rating_threshold", self.rating_threshold)
+        fractions = tuple(self.temporal_fractions)
+        if len(fractions) != 2:
+            raise ConfigError(f"temporal_fractions needs 2 values, got {self.temporal_fractions!r}")
+        for f in fractions:
+            _float("temporal_fractions", f, 0.0, 1.0, low_open=True, high_open=True)
+        if not fractions[0] < fractions[1]:
+            raise ConfigError(f"temporal_fractions must increase, got {fractions}")
+        self.temporal_fractions = tuple(float(f) for f in fractions)
+        ks = self.ks if isinstance(self.ks, (list, tuple)) else (self.ks,)
+        if not ks:
+            raise ConfigError("ks must name at least one cut-off")
+        for k in ks:
+            _int("ks", k, 1)
+        self.ks = tuple(sorted(set(int(k) for k in ks)))
+        metric, k = parse_metric(self.monitor)
+        if k not in self.ks:
+            self.ks = tuple(sorted(set(self.ks) | {k}))
+        if self.learning == "base":
+            self.reasoning_steps = 0
+        return self
+
+    @property
+    def steps(self) -> int:
+        return 0 if self.learning == "base" else self.reasoning_steps
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["temporal_fractions"] = list(self.temporal_fractions)
+        out["ks"] = list(self.ks)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "RunConfig":
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: expected a mapping of settings, got {type(values).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {str(k).replace("-", "_"): v for k, v in values.items()}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown setting(s) {', '.join(unknown)}; known settings: "
+                f"{', '.join(sorted(names))}"
+            )
+        try:
+            return cls(**values)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    def replace(self, **changes) -> "RunConfig":
+        values = self.to_dict()
+        values.update(changes)
+        return RunConfig.from_dict(values)
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    def describe(self) -> str:
+        """Short model name, e.g. `SASRec+PRL (K=2)` or `BERT4Rec`."""
+        name = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}[self.backbone]
+        if self.learning == "base":
+            return name
+        return f"{name}+{self.learning.upper()} (K={self.reasoning_steps})"
+
+
+def parse_metric(name) -> tuple[str, int]:
+    """`"ndcg@20"` -> `("ndcg", 20)`, with a clear error otherwise."""
+    text = str(name)
+    metric, sep, k = text.partition("@")
+    if not sep or metric not in METRICS or not k.isdigit() or int(k) < 1:
+        raise ConfigError(
+            f"monitor must look like 'ndcg@20' (metrics: {', '.join(METRICS)}), got {name!r}"
+        )
+    return metric, int(k)
+
+
+def read_config_file(path) -> dict:
+    """Reads a JSON (`.json`), YAML (`.yaml`/`.yml`) or TOML (`.toml`) file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    suffix = path.suffix.lower()
+    text = path.read_text()
+    try:
+        if suffix == ".json":
+            values = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            values = yaml.safe_load(text) or {}
+        elif suffix == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                import tomli as tomllib
+            values = tomllib.loads(text)
+        else:
+            raise ConfigError(
+                f"config file {path}: unknown format {suffix!r} (use .json, .yaml, .yml or .toml)"
+            )
+    except ConfigError:
+        raise
+    except Exception as e:  # parser errors of the three formats
+        raise ConfigError(f"config file {path} is not valid {suffix[1:].upper()}: {e}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of settings at the top level")
+    return values
+
+
+def load_config(path=None, **overrides) -> RunConfig:
+    """A `RunConfig` from an optional file, then keyword overrides."""
+    values = read_config_file(path) if path is not None else {}
+    source = str(path) if path is not None else "config"
+    values = {str(k).replace("-", "_"): v for k, v in values.items()}
+    values.update(overrides)
+    return RunConfig.from_dict(values, source=source)
+
+
+# ----------------------------------------------------------------------
+def _choice(key, value, choices):
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _int(key, value, low):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{key} must be >= {low}, got {value}")
+
+
+def _float(key, value, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ConfigError(f"{key} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ConfigError(f"{key} must be {'<' if high_open else '<='} {high}, got {value}")

@@ -1,0 +1,427 @@
+"""Reproducible training runs: data, model, run directory, resume, metrics.
+
+`train_run(config, run_dir)` is what `rearec-keras train` does. The run
+directory holds:
+
+- `config.json`: the resolved `RunConfig`;
+- `data.json`: dataset and split statistics (with every filtering step);
+- `log.csv` and `tensorboard/`: one row / event per epoch (loss, validation
+  metrics);
+- `best.keras`: the model of the best validation epoch;
+- `state.json`: early-stopping state (best epoch and value, patience left);
+- `backup/`: Keras `BackupAndRestore` checkpoint of the last finished epoch
+  (removed when training ends);
+- `metrics.json`: valid and test metrics of the best model, also per
+  reasoning step.
+
+Re-running on a directory whose training was killed resumes from the last
+finished epoch; a finished run is not trained again.
+"""
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rearec_keras.experiments.config import ConfigError
+from rearec_keras.experiments.config import RunConfig
+from rearec_keras.experiments.config import parse_metric
+
+
+class RunError(RuntimeError):
+    """A run directory cannot be used as asked (e.g. another config)."""
+
+
+def _log(verbose, message):
+    # Progress goes to stdout: stderr is kept for errors (one line each).
+    if verbose:
+        print(message, flush=True)
+
+
+# ----------------------------------------------------------------------
+# Data.
+
+
+def load_dataset(config: RunConfig, verbose=0):
+    """The `InteractionDataset` the config names, preprocessed as asked."""
+    from rearec_keras import data
+    from rearec_keras import datasets
+
+    options = dict(config.dataset_options)
+    _log(verbose, f"loading {config.dataset}" + (f" from {config.data_path}" if config.data_path else ""))
+    if config.dataset in ("ml-100k", "ml-1m"):
+        dataset = datasets.load_movielens(config.dataset, config.data_path, **options)
+    elif config.dataset == "recbole":
+        dataset = datasets.load_recbole_atomic(config.data_path, **options)
+    elif config.dataset == "amazon":
+        if "category" not in options:
+            raise ConfigError("dataset=amazon needs dataset_options.category (e.g. Video_Games)")
+        dataset = datasets.load_amazon_reviews_2023(config.data_path, **options)
+    elif config.dataset == "yelp":
+        dataset = datasets.load_yelp(config.data_path, **options)
+    else:
+        dataset = datasets.load_interactions(config.data_path, **options)
+    if config.rating_threshold is not None or config.k_core is not None:
+        dataset = data.preprocess(
+            dataset, rating_threshold=config.rating_threshold, k_core=config.k_core
+        )
+    return dataset
+
+
+def make_split(config: RunConfig, dataset):
+    from rearec_keras import data
+
+    if config.split == "leave_one_out":
+        return data.leave_one_out(dataset, max_length=config.max_length)
+    if config.split == "temporal":
+        return data.temporal_split(
+            dataset, span_fractions=config.temporal_fractions, max_length=config.max_length
+        )
+    return data.predefined_split(dataset, max_length=config.max_length)
+
+
+def prepare_data(config: RunConfig, verbose=0):
+    """`(dataset, split)` for a config, with progress lines on stderr."""
+    dataset = load_dataset(config, verbose)
+    _log(verbose, f"  {dataset.num_interactions:,} interactions, {dataset.num_users:,} users, "
+                  f"{dataset.num_items:,} items")
+    split = make_split(config, dataset)
+    _log(verbose, f"  {split}")
+    return dataset, split
+
+
+def data_statistics(dataset, split) -> dict:
+    stats = {"dataset": dataset.statistics(), "split": split.statistics()}
+    return json.loads(json.dumps(stats, default=_json_default))
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+# ----------------------------------------------------------------------
+# Model.
+
+
+def build_model(config: RunConfig, num_items: int):
+    """The (uncompiled) model a config describes, built."""
+    from rearec_keras import models
+
+    kwargs = dict(
+        max_length=config.max_length,
+        hidden_dim=config.hidden_dim,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        intermediate_dim=config.intermediate_dim,
+        dropout=config.dropout,
+        attention_dropout=config.attention_dropout,
+        input_dropout=config.input_dropout,
+        base_temperature=config.base_temperature,
+        temperature_decay=config.temperature_decay,
+        kl_weight=config.kl_weight,
+        diversity=config.diversity,
+        noise_std=config.noise_std,
+        noise_warmup_epochs=config.noise_warmup_epochs,
+        twin_inputs=config.twin_inputs,
+        contrastive_weight=config.contrastive_weight,
+        loss_variant=config.loss_variant,
+    )
+    if config.learning == "base":
+        cls = models.SASRec if config.backbone == "sasrec" else models.BERT4Rec
+    else:
+        cls = models.ReaSASRec if config.backbone == "sasrec" else models.ReaBERT4Rec
+        kwargs.update(reasoning_steps=config.reasoning_steps, learning=config.learning)
+    model = cls(num_items, **kwargs)
+    model.build((None, config.max_length))
+    return model
+
+
+def check_catalog(model, split, where="the model"):
+    """Raises `RunError` if a model's catalog differs from the data's."""
+    if model.num_items != split.num_items:
+        raise RunError(
+            f"{where} scores {model.num_items:,} items but the data has {split.num_items:,}; "
+            "use the dataset and preprocessing the model was trained on"
+        )
+
+
+# ----------------------------------------------------------------------
+# Evaluation of a trained model.
+
+
+def step_metrics(model, part, ks, batch_size=512):
+    """Metrics of the model's inference scores and of each reasoning state.
+
+    Returns `{"final": {...}, "steps": [{...} for r_0..r_K]}`, where step
+    `s` ranks with `r_s` alone (the last state of an `s`-step run).
+    """
+    from rearec_keras.evaluation import evaluate
+
+    final = evaluate(model, part, ks=ks, batch_size=batch_size)
+    steps = []
+    for s in range(model.reasoning_steps + 1):
+        steps.append(
+            evaluate(
+                None, part, ks=ks, batch_size=batch_size,
+                score_fn=lambda _, h, s=s: model.score(h, steps=s, pooling="last", batch_size=len(h)),
+            )
+        )
+    return {"final": _floats(final), "steps": [_floats(m) for m in steps]}
+
+
+def _floats(metrics):
+    return {k: float(v) for k, v in metrics.items()}
+
+
+# ----------------------------------------------------------------------
+# Callbacks.
+
+
+def _tracker_class():
+    import keras
+
+    class RunTracker(keras.callbacks.Callback):
+        """Early stopping + best-model checkpoint whose state survives a kill.
+
+        After every epoch: if `logs[monitor]` improved (by more than
+        `min_delta`), saves the model to `best_path`; stops training after
+        `patience` epochs without improvement; writes its state to
+        `state_path` so a resumed run continues the same count. Must come
+        after the callback that puts `monitor` into the logs.
+        """
+
+        def __init__(self, monitor, patience, best_path, state_path, min_delta=0.0):
+            super().__init__()
+            self.monitor = monitor
+            self.patience = patience
+            self.best_path = Path(best_path)
+            self.state_path = Path(state_path)
+            self.min_delta = min_delta
+            self.state = {
+                "best_value": None, "best_epoch": None, "wait": 0,
+                "epochs_done": 0, "stopped_early": False, "finished": False,
+            }
+            if self.state_path.exists():
+                self.state.update(json.loads(self.state_path.read_text()))
+
+        def _write(self):
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.state, indent=2))
+            tmp.replace(self.state_path)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            if self.monitor not in logs:
+                raise RunError(
+                    f"{self.monitor!r} is not in the epoch logs ({', '.join(sorted(logs))}); "
+                    "the evaluation callback must come first"
+                )
+            value = float(logs[self.monitor])
+            best = self.state["best_value"]
+            # An epoch already counted (killed between this callback and the
+            # backup, then re-run) does not count twice.
+            repeated = epoch + 1 <= self.state["epochs_done"]
+            if math.isfinite(value) and (best is None or value > best + self.min_delta):
+                self.model.save(self.best_path)
+                self.state.update(best_value=value, best_epoch=epoch + 1, wait=0)
+            elif not repeated:
+                self.state["wait"] += 1
+            self.state["epochs_done"] = max(self.state["epochs_done"], epoch + 1)
+            if self.state["wait"] >= self.patience:
+                self.state["stopped_early"] = True
+                self.model.stop_training = True
+            self._write()
+
+        def on_train_end(self, logs=None):
+            self.state["finished"] = True
+            self._write()
+
+    return RunTracker
+
+
+def _epoch_times_class():
+    import keras
+
+    class EpochTime(keras.callbacks.Callback):
+        """Adds `epoch_seconds` (training + validation) to the epoch logs."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = time.perf_counter() - self._start
+
+    return EpochTime
+
+
+# ----------------------------------------------------------------------
+# The run.
+
+
+def _check_run_dir(config: RunConfig, run_dir: Path):
+    saved = run_dir / "config.json"
+    if saved.exists():
+        previous = json.loads(saved.read_text())
+        current = config.to_dict()
+        diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+        if diff:
+            raise RunError(
+                f"run directory {run_dir} holds a run with another config "
+                f"(differs in {', '.join(diff)}); pass a new --run-dir"
+            )
+        return True
+    return False
+
+
+def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None, extra_callbacks=()):
+    """Trains, selects and evaluates one run; returns the metrics dict.
+
+    Args:
+        config: the `RunConfig`.
+        run_dir: directory of the run (created). If it holds a killed run of
+            the same config, training resumes from its last finished epoch;
+            if it holds a finished run, its metrics are returned as they are.
+        verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+        split, dataset: optional already prepared data (must match config).
+        extra_callbacks: more Keras callbacks (after the run's own).
+    """
+    import keras
+
+    from rearec_keras.evaluation import RankingEvaluationCallback
+
+    run_dir = Path(run_dir)
+    resumed = _check_run_dir(config, run_dir)
+    metrics_path = run_dir / "metrics.json"
+    if resumed and metrics_path.exists():
+        _log(verbose, f"run {run_dir} is already finished; reading its metrics")
+        return json.loads(metrics_path.read_text())
+    keras.utils.set_random_seed(config.seed)
+    if split is None:
+        dataset, split = prepare_data(config, verbose)
+    # Created only once the data loaded: a bad path leaves nothing behind.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.save(run_dir / "config.json")
+    if dataset is not None:
+        (run_dir / "data.json").write_text(json.dumps(data_statistics(dataset, split), indent=2))
+
+    monitor_metric, monitor_k = parse_metric(config.monitor)
+    monitor = f"val_{monitor_metric}@{monitor_k}"
+    best_path = run_dir / "best.keras"
+    state_path = run_dir / "state.json"
+    tracker = _tracker_class()(monitor, config.patience, best_path, state_path)
+    start = time.perf_counter()
+    if not tracker.state["finished"]:
+        if tracker.state["epochs_done"]:
+            _log(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
+        model = build_model(config, split.num_items)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        callbacks = [
+            RankingEvaluationCallback(
+                split.valid, ks=config.ks, batch_size=config.eval_batch_size,
+            ),
+            _epoch_times_class()(),
+            tracker,
+            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+            keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+            *extra_callbacks,
+        ]
+        fit_verbose = verbose if verbose != 1 or sys.stdout.isatty() else 2
+        model.fit(
+            split.train.as_dataset(config.batch_size, shuffle=True, seed=config.seed),
+            epochs=config.epochs,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=fit_verbose,
+        )
+    train_seconds = time.perf_counter() - start
+    if not best_path.exists():
+        raise RunError(
+            f"no epoch of {run_dir} reached a finite {monitor}; nothing to evaluate"
+        )
+    _log(verbose, f"evaluating the best model (epoch {tracker.state['best_epoch']})")
+    best = keras.saving.load_model(best_path)
+    metrics = {
+        "model": config.describe(),
+        "dataset": config.dataset,
+        "split": config.split,
+        "num_items": split.num_items,
+        "best_epoch": tracker.state["best_epoch"],
+        "epochs_run": tracker.state["epochs_done"],
+        "stopped_early": tracker.state["stopped_early"],
+        "monitor": monitor,
+        "train_seconds_this_session": round(train_seconds, 1),
+        "valid": step_metrics(best, split.valid, config.ks, config.eval_batch_size),
+        "test": step_metrics(best, split.test, config.ks, config.eval_batch_size),
+    }
+    metrics_path.write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def load_run(run_dir_or_model):
+    """`(config or None, model)` from a run directory or a `.keras` file."""
+    import keras
+
+    import rearec_keras.models  # noqa: F401  (registers the classes to load)
+
+    path = Path(run_dir_or_model)
+    if path.is_dir():
+        config_path, model_path = path / "config.json", path / "best.keras"
+        if not config_path.exists():
+            raise RunError(f"{path} is not a run directory (no config.json)")
+        if not model_path.exists():
+            raise RunError(f"run {path} has no best.keras yet (no finished epoch)")
+        config = RunConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+    elif path.is_file():
+        config, model_path = None, path
+    else:
+        raise RunError(f"no run directory or model file at {path}")
+    try:
+        model = keras.saving.load_model(model_path)
+    except Exception as e:  # corrupt or foreign file
+        raise RunError(f"cannot load a model from {model_path}: {e}") from None
+    return config, model
+
+
+# ----------------------------------------------------------------------
+# Tables.
+
+
+def results_table(metrics: dict, ks=None) -> str:
+    """A small markdown table: valid/test rows, metrics as columns."""
+    ks = ks or sorted({int(k.split("@")[1]) for k in metrics["test"]["final"] if "@" in k})
+    columns = [(f"ndcg@{k}", f"N@{k}") for k in ks] + [(f"recall@{k}", f"R@{k}") for k in ks]
+    lines = ["| split | " + " | ".join(c[1] for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for part in ("valid", "test"):
+        row = metrics[part]["final"]
+        lines.append(f"| {part} | " + " | ".join(f"{row[c[0]]:.4f}" for c in columns) + " |")
+    steps = metrics["test"]["steps"]
+    if len(steps) > 1:
+        key = f"ndcg@{ks[-1]}"
+        lines.append("")
+        lines.append(f"test {key.upper().replace('NDCG', 'N')} ranking with one reasoning state: "
+                     + "  ".join(f"r_{s} {m[key]:.4f}" for s, m in enumerate(steps)))
+    return "\n".join(lines)
+
+
+def to_markdown(rows, header) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def mean_std(values):
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0

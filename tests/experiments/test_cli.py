@@ -1,0 +1,163 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from rearec_keras.cli import main
+
+
+def _run_cli(*args, timeout=300, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "rearec_keras.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_train_writes_a_complete_run_directory(trained_run, tiny, capsys):
+    for name in ("config.json", "data.json", "log.csv", "best.keras", "state.json",
+                 "metrics.json", "results.md", "tensorboard"):
+        assert (trained_run / name).exists(), name
+    assert not (trained_run / "backup").exists()  # removed once training ended
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["model"] == "SASRec+PRL (K=2)"
+    assert len(metrics["test"]["steps"]) == 3  # r_0, r_1, r_2
+    # PRL's inference is the last state: the final scores equal step K's
+    assert metrics["test"]["final"]["ndcg@20"] == pytest.approx(metrics["test"]["steps"][-1]["ndcg@20"])
+    with open(trained_run / "log.csv") as f:
+        log = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in log] == [0, 1, 2]
+    best = max(range(3), key=lambda e: float(log[e]["val_ndcg@20"]))
+    assert metrics["best_epoch"] == best + 1
+    assert metrics["valid"]["final"]["ndcg@20"] == pytest.approx(float(log[best]["val_ndcg@20"]), abs=1e-6)
+    stats = json.loads((trained_run / "data.json").read_text())
+    assert stats["split"]["num_items"] == 30
+    # A finished run is not trained again.
+    assert main(["train", *tiny, "--data-path", json.loads(
+        (trained_run / "config.json").read_text())["data_path"], "--epochs", "3",
+        "--run-dir", str(trained_run)]) == 0
+    captured = capsys.readouterr()
+    assert "already finished" in captured.out and "Epoch" not in captured.out
+
+
+def test_same_seed_same_results(tmp_path, interactions, tiny):
+    runs = []
+    for name in ("a", "b"):
+        assert main(["train", *tiny, "--data-path", interactions, "--epochs", "2",
+                     "--learning", "erl", "--run-dir", str(tmp_path / name), "--quiet"]) == 0
+        runs.append(json.loads((tmp_path / name / "metrics.json").read_text()))
+    assert runs[0]["test"] == runs[1]["test"]
+
+
+def test_evaluate_recommend_analyze(trained_run, capsys):
+    assert main(["evaluate", str(trained_run), "--json", str(trained_run / "eval.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| test |" in out and "r_2" in out
+    evaluated = json.loads((trained_run / "eval.json").read_text())
+    stored = json.loads((trained_run / "metrics.json").read_text())
+    assert evaluated["test"]["final"] == pytest.approx(stored["test"]["final"])
+
+    assert main(["recommend", str(trained_run), "--user", "u3", "-k", "5", "--exclude-seen"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "rank" not in line]
+    assert len(lines) == 5
+    assert main(["recommend", str(trained_run), "--history", "i1,i2,i3", "--raw-ids", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n| ") == 4  # header + 3 rows
+
+    assert main(["analyze", str(trained_run)]) == 0
+    out_dir = trained_run / "analysis"
+    for name in ("step_performance", "subgroups", "state_similarity", "rank_trajectories", "oracle"):
+        assert (out_dir / f"{name}.png").stat().st_size > 1000, name
+        assert (out_dir / f"{name}.csv").exists(), name
+    with open(out_dir / "step_performance.csv") as f:
+        perf = list(csv.DictReader(f))
+    for s, row in enumerate(perf[:-1]):  # same numbers as the evaluator
+        assert float(row["ndcg@20"]) == pytest.approx(stored["test"]["steps"][s]["ndcg@20"], abs=1e-6)
+    with open(out_dir / "oracle.csv") as f:
+        oracle = {r["ranking"]: float(r["ndcg@20"]) for r in csv.DictReader(f)}
+    assert oracle["oracle (best step per row)"] >= max(oracle[f"r_{s}"] for s in range(3)) - 1e-12
+    with open(out_dir / "state_similarity.csv") as f:
+        sim = list(csv.DictReader(f))
+    assert all(float(r[r["state"]]) == pytest.approx(1.0) for r in sim)
+    with open(out_dir / "subgroups.csv") as f:
+        groups = list(csv.DictReader(f))
+    users = [g for g in groups if g["by"] == "history length"]
+    assert sum(int(g["rows"]) for g in users) == 60
+    assert max(int(g["rows"]) for g in users) - min(int(g["rows"]) for g in users) <= 1
+
+
+def test_compare_table(tmp_path, interactions, tiny, capsys):
+    assert main(["compare", *tiny, "--data-path", interactions, "--epochs", "1",
+                 "--methods", "base,erl", "--seeds", "0,1", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| SASRec |" in out and "| SASRec+ERL (K=2) |" in out and "±" in out
+    results = json.loads((tmp_path / "compare.json").read_text())
+    base = np.mean([results[f"base-seed{s}"]["ndcg@20"] for s in (0, 1)])
+    erl = np.mean([results[f"erl-seed{s}"]["ndcg@20"] for s in (0, 1)])
+    assert f"{erl:.4f} ±" in out
+    assert f"({100 * (erl / base - 1):+.1f}%)" in out
+
+
+def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
+    cases = [
+        (["train", "--learning", "cot"], "invalid choice: 'cot'"),
+        (["train", "--dataset", "netflix"], "invalid choice: 'netflix'"),
+        (["train", "--backbone", "gru"], "invalid choice: 'gru'"),
+        (["train", "--temperature-decay", "0.5"], "temperature_decay must be >= 1.0"),
+        (["train", "--dataset", "table", "--data-path", str(tmp_path / "none.csv")], "none.csv"),
+        (["evaluate", str(tmp_path / "missing")], "no run directory or model file"),
+        (["evaluate", str(trained_run / "best.keras")], "scores 30 items but the data has 1,682"),
+        (["recommend", str(trained_run), "--user", "nobody"], "unknown user id 'nobody'"),
+        (["recommend", str(trained_run), "--history", "i1,zzz", "--raw-ids"], "unknown item id(s) zzz"),
+    ]
+    for args, message in cases:
+        result = _run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, result.stderr)
+        assert message in lines[0], (args, lines[0])
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # failed runs leave no directory
+
+
+def test_killed_run_resumes(tmp_path, interactions, tiny):
+    run_dir = tmp_path / "killed"
+    args = ["train", *tiny, "--data-path", interactions, "--epochs", "40", "--patience", "40",
+            "--learning", "erl", "--run-dir", str(run_dir), "--quiet"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen([sys.executable, "-m", "rearec_keras.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run_dir / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_at_kill = json.loads(state.read_text())["epochs_done"]
+    assert 3 <= done_at_kill < 40
+    assert not (run_dir / "metrics.json").exists()
+
+    result = _run_cli(*args[:-1])  # same run, with progress output
+    assert result.returncode == 0, result.stderr
+    resumed_after = int(result.stdout.split("resuming")[1].split("after epoch")[1].split()[0])
+    assert resumed_after >= done_at_kill  # nothing before the kill is redone ...
+    with open(run_dir / "log.csv") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    # ... at most the epoch in flight is lost, and the log has every epoch.
+    assert sorted(set(epochs)) == list(range(40))
+    assert len(epochs) - 40 <= 1
+    assert json.loads(state.read_text())["epochs_done"] == 40
+    assert (run_dir / "metrics.json").exists()
+
+
+def test_console_script_is_installed():
+    from importlib.metadata import entry_points
+
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts.get("rearec-keras") == "rearec_keras.cli:main"

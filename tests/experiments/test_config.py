@@ -1,0 +1,95 @@
+import json
+
+import pytest
+
+from rearec_keras.experiments.config import ConfigError
+from rearec_keras.experiments.config import RunConfig
+from rearec_keras.experiments.config import load_config
+from rearec_keras.experiments.config import parse_metric
+
+
+def test_defaults_are_the_main_job():
+    c = RunConfig()
+    assert (c.dataset, c.split, c.backbone, c.learning, c.reasoning_steps) == (
+        "ml-100k", "leave_one_out", "sasrec", "prl", 2)
+    assert (c.monitor, c.patience) == ("ndcg@20", 10)
+    assert (c.base_temperature, c.temperature_decay, c.kl_weight, c.noise_std) == (0.07, 5.0, 0.05, 0.01)
+    assert c.describe() == "SASRec+PRL (K=2)"
+
+
+def test_base_means_no_reasoning_steps():
+    c = RunConfig(learning="base", backbone="bert4rec")
+    assert c.reasoning_steps == 0 and c.describe() == "BERT4Rec"
+
+
+def test_monitor_cutoff_is_always_reported():
+    assert RunConfig(ks=[5], monitor="recall@50").ks == (5, 50)
+    assert parse_metric("mrr@10") == ("mrr", 10)
+    for bad in ("ndcg20", "auc@10", "ndcg@0", "ndcg@x"):
+        with pytest.raises(ConfigError, match="monitor"):
+            parse_metric(bad)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"learning": "cot"}, "learning must be one of"),
+        ({"kl_weight": -0.1}, "kl_weight must be >= 0.0"),
+        ({"base_temperature": 0.0}, "base_temperature must be > 0.0"),
+        ({"temperature_decay": 0.5}, "temperature_decay must be >= 1.0"),
+        ({"dropout": 1.0}, "dropout must be < 1.0"),
+        ({"reasoning_steps": -1}, "reasoning_steps must be >= 0"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"hidden_dim": 30, "num_heads": 4}, "divisible by num_heads"),
+        ({"dataset": "yelp"}, "needs data_path"),
+        ({"split": "predefined"}, "predefined"),
+        ({"temporal_fractions": (0.9, 0.8)}, "must increase"),
+        ({"noise_std": float("nan")}, "noise_std must be a finite number"),
+    ],
+)
+def test_bad_values_name_the_setting(changes, match):
+    with pytest.raises(ConfigError, match=match):
+        RunConfig(**changes)
+
+
+def test_unknown_keys_are_named():
+    with pytest.raises(ConfigError, match="unknown setting\\(s\\) klweight"):
+        RunConfig.from_dict({"klweight": 0.1})
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml", "toml"])
+def test_config_files_and_overrides(tmp_path, fmt):
+    path = tmp_path / f"run.{fmt}"
+    if fmt == "json":
+        path.write_text(json.dumps({"learning": "erl", "kl-weight": 0.01, "ks": [5, 20]}))
+    elif fmt == "yaml":
+        path.write_text("learning: erl\nkl_weight: 0.01\nks: [5, 20]\n")
+    else:
+        path.write_text('learning = "erl"\nkl_weight = 0.01\nks = [5, 20]\n')
+    c = load_config(path, seed=3)
+    assert (c.learning, c.kl_weight, c.ks, c.seed) == ("erl", 0.01, (5, 20), 3)
+    # explicit overrides beat the file
+    assert load_config(path, kl_weight=0.1).kl_weight == 0.1
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(bad)
+    other = tmp_path / "run.ini"
+    other.write_text("x")
+    with pytest.raises(ConfigError, match="unknown format"):
+        load_config(other)
+    wrong = tmp_path / "bad.yaml"
+    wrong.write_text("epochs: 0\n")
+    with pytest.raises(ConfigError, match="bad.yaml: epochs must be >= 1"):
+        load_config(wrong)
+
+
+def test_save_round_trip(tmp_path):
+    c = RunConfig(learning="erl", kl_weight=0.01, temporal_fractions=(0.7, 0.85))
+    c.save(tmp_path / "c.json")
+    assert load_config(tmp_path / "c.json") == c
