@@ -229,8 +229,8 @@ def cmd_recommend(args):
     ids, scores = model.recommend(histories, k=args.k, exclude_history=args.exclude_seen)
     items = split.items
     titles = None
-    if items is not None and "title" in items.columns:
-        titles = items["title"]
+    if items is not None and "title" in items.columns and "item_id" in items.columns:
+        titles = dict(zip(items["item_id"].astype(int), items["title"]))
     print(f"history ({len(seq)} items, newest last): "
           + ", ".join(str(split.item_vocab[i]) for i in seq[-10:]) + (" ..." if len(seq) > 10 else ""))
     print("| rank | item | score |" + (" title |" if titles is not None else ""))
@@ -238,8 +238,7 @@ def cmd_recommend(args):
     for r, (i, s) in enumerate(zip(ids[0], scores[0]), start=1):
         row = f"| {r} | {split.item_vocab[int(i)]} | {s:.3f} |"
         if titles is not None:
-            title = titles.get(int(i), "") if hasattr(titles, "get") else ""
-            row += f" {title} |"
+            row += f" {titles.get(int(i), '')} |"
         print(row)
     return 0
 
