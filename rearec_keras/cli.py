@@ -38,17 +38,6 @@ class _Parser(argparse.ArgumentParser):
 def _add_config_flags(parser):
     from rearec_keras.experiments import config as cfg
 
-    choices = {
-        "dataset": cfg.DATASETS, "split": cfg.SPLITS, "backbone": cfg.BACKBONES,
-        "learning": cfg.LEARNING, "diversity": ("kl", "js"), "twin_inputs": ("clean", "noisy"),
-        "loss_variant": ("code", "paper"),
-    }
-    ints = {"max_length", "reasoning_steps", "hidden_dim", "num_layers", "num_heads",
-            "intermediate_dim", "noise_warmup_epochs", "seed", "epochs", "batch_size",
-            "patience", "eval_batch_size", "k_core"}
-    floats = {"dropout", "attention_dropout", "input_dropout", "base_temperature",
-              "temperature_decay", "kl_weight", "noise_std", "contrastive_weight",
-              "learning_rate", "rating_threshold"}
     group = parser.add_argument_group("run settings (same keys as a config file)")
     group.add_argument("--config", help="JSON, YAML or TOML file of settings; flags override it")
     for field in dataclasses.fields(cfg.RunConfig):
@@ -69,12 +58,10 @@ def _add_config_flags(parser):
             group.add_argument(flag, type=_int_list, metavar="K,K",
                                help="cut-offs to report (default 10,20)", **kwargs)
             continue
-        if name in choices:
-            kwargs["choices"] = choices[name]
-        elif name in ints:
-            kwargs["type"] = int
-        elif name in floats:
-            kwargs["type"] = float
+        if name in cfg.CHOICES:
+            kwargs["choices"] = cfg.CHOICES[name]
+        elif cfg.scalar_type(name) in (int, float):
+            kwargs["type"] = cfg.scalar_type(name)
         group.add_argument(flag, help=f"default {default}", **kwargs)
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 from rearec_keras.utils.validation import check_rate
@@ -29,3 +30,12 @@ def test_check_float_and_rate():
         check_rate("p", 1)
     with pytest.raises(ValueError, match=r"`p` must be >= 0\.0\. Received: p=-0\.1"):
         check_rate("p", -0.1)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match=r"`t` must be a finite number"):
+            check_float("t", bad, 0.0)
+
+
+def test_check_choice():
+    assert check_choice("mode", "a", ("a", "b")) == "a"
+    with pytest.raises(ValueError, match=r"`mode` must be one of \['a', 'b'\]\. Received: mode='c'"):
+        check_choice("mode", "c", ("a", "b"))

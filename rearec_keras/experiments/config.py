@@ -9,10 +9,14 @@ values outside their range raise `ConfigError`, naming the key.
 
 import dataclasses
 import json
-import math
 import os
+import types
 from pathlib import Path
 from typing import Any
+
+from rearec_keras.utils.validation import check_choice
+from rearec_keras.utils.validation import check_float
+from rearec_keras.utils.validation import check_int
 
 DATASETS = ("ml-100k", "ml-1m", "recbole", "amazon", "yelp", "table")
 SPLITS = ("leave_one_out", "temporal", "predefined")
@@ -20,6 +24,24 @@ BACKBONES = ("sasrec", "bert4rec")
 # "base" is the backbone without reasoning (K = 0).
 LEARNING = ("base", "erl", "prl", "rpe", "naive")
 METRICS = ("ndcg", "recall", "mrr")
+# Settings restricted to a fixed set of values (validated here, offered as
+# `choices` by the command line).
+CHOICES = {
+    "dataset": DATASETS,
+    "split": SPLITS,
+    "backbone": BACKBONES,
+    "learning": LEARNING,
+    "diversity": ("kl", "js"),
+    "twin_inputs": ("clean", "noisy"),
+    "loss_variant": ("code", "paper"),
+}
+# Settings passed unchanged to the model constructor (same names).
+MODEL_KEYS = (
+    "max_length", "hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout",
+    "attention_dropout", "input_dropout", "base_temperature", "temperature_decay",
+    "kl_weight", "diversity", "noise_std", "noise_warmup_epochs", "twin_inputs",
+    "contrastive_weight", "loss_variant",
+)
 
 
 class ConfigError(ValueError):
@@ -105,13 +127,8 @@ class RunConfig:
 
     # ------------------------------------------------------------------
     def validate(self) -> "RunConfig":
-        _choice("dataset", self.dataset, DATASETS)
-        _choice("split", self.split, SPLITS)
-        _choice("backbone", self.backbone, BACKBONES)
-        _choice("learning", self.learning, LEARNING)
-        _choice("diversity", self.diversity, ("kl", "js"))
-        _choice("twin_inputs", self.twin_inputs, ("clean", "noisy"))
-        _choice("loss_variant", self.loss_variant, ("code", "paper"))
+        for key, choices in CHOICES.items():
+            _choice(key, getattr(self, key), choices)
         if self.data_path is not None and not isinstance(self.data_path, (str, os.PathLike)):
             raise ConfigError(f"data_path must be a path string, got {self.data_path!r}")
         if self.data_path is not None:
@@ -166,10 +183,6 @@ class RunConfig:
             self.reasoning_steps = 0
         return self
 
-    @property
-    def steps(self) -> int:
-        return 0 if self.learning == "base" else self.reasoning_steps
-
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["temporal_fractions"] = list(self.temporal_fractions)
@@ -207,6 +220,15 @@ class RunConfig:
         if self.learning == "base":
             return name
         return f"{name}+{self.learning.upper()} (K={self.reasoning_steps})"
+
+
+def scalar_type(name):
+    """`int`, `float` or `str` for a scalar setting (optional ones included),
+    or None for the others (`dataset_options`, `temporal_fractions`, `ks`)."""
+    annotation = {f.name: f.type for f in dataclasses.fields(RunConfig)}[name]
+    if isinstance(annotation, types.UnionType):
+        annotation = next(a for a in annotation.__args__ if a is not type(None))
+    return annotation if annotation in (int, float, str) else None
 
 
 def parse_metric(name) -> tuple[str, int]:
@@ -263,22 +285,25 @@ def load_config(path=None, **overrides) -> RunConfig:
 
 
 # ----------------------------------------------------------------------
+# The library's argument checks, reported as ConfigError ("`kl_weight` must
+# be >= 0.0. Received: kl_weight=-1.0").
+
+
+def _checked(check, *args, **kwargs):
+    try:
+        return check(*args, **kwargs)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def _choice(key, value, choices):
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+    return _checked(check_choice, key, value, choices)
 
 
 def _int(key, value, low):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{key} must be an integer, got {value!r}")
-    if value < low:
-        raise ConfigError(f"{key} must be >= {low}, got {value}")
+    return _checked(check_int, key, value, low)
 
 
 def _float(key, value, low=None, high=None, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{key} must be a finite number, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ConfigError(f"{key} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (value > high or (high_open and value == high)):
-        raise ConfigError(f"{key} must be {'<' if high_open else '<='} {high}, got {value}")
+    return _checked(check_float, key, value, low, exclusive_minimum=low_open,
+                    maximum=high, exclusive_maximum=high_open)

@@ -6,12 +6,16 @@ import keras
 import numpy as np
 from keras import ops
 
-from rearec_keras.losses._utils import check_choice
-from rearec_keras.losses._utils import check_positive_float
 from rearec_keras.losses._utils import check_step_logits
+from rearec_keras.utils.validation import check_choice
+from rearec_keras.utils.validation import check_float
 
 DIVERGENCES = ("kl", "js")
 _LOG2 = math.log(2.0)
+
+
+def _check_cap(cap):
+    return None if cap is None else check_float("cap", cap, 0.0, exclusive_minimum=True)
 
 
 def default_diversity_cap(num_items):
@@ -51,7 +55,7 @@ def pairwise_step_divergence(logits, divergence="kl"):
     Returns:
         A float32 tensor `[B, K + 1, K + 1]`.
     """
-    check_choice(divergence, "divergence", DIVERGENCES)
+    check_choice("divergence", divergence, DIVERGENCES)
     log_probs, num_steps = _step_log_probs(logits)
     probs = ops.exp(log_probs)
     if divergence == "kl":
@@ -106,8 +110,8 @@ def ensemble_diversity(logits, divergence="kl", cap=None):
         A float32 tensor `[B]` with values in `[0, cap)` (`"kl"`) or
         `[0, log 2]` (`"js"`).
     """
-    check_choice(divergence, "divergence", DIVERGENCES)
-    cap = check_positive_float(cap, "cap", allow_none=True)
+    check_choice("divergence", divergence, DIVERGENCES)
+    cap = _check_cap(cap)
     if divergence == "js" and cap is not None:
         raise ValueError(
             "`cap` only applies to divergence='kl' (Jensen-Shannon is "
@@ -200,8 +204,8 @@ class EnsembleDiversityLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.divergence = check_choice(divergence, "divergence", DIVERGENCES)
-        self.cap = check_positive_float(cap, "cap", allow_none=True)
+        self.divergence = check_choice("divergence", divergence, DIVERGENCES)
+        self.cap = _check_cap(cap)
         if self.divergence == "js" and self.cap is not None:
             raise ValueError(
                 "`cap` only applies to divergence='kl' (Jensen-Shannon is "

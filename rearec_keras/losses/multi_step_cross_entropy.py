@@ -1,15 +1,13 @@
 """Cross-entropy summed over the reasoning steps (ReaRec ERL Eq. 6 / PRL)."""
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
 
-from rearec_keras.losses._utils import check_choice
-from rearec_keras.losses._utils import check_positive_float
 from rearec_keras.losses._utils import check_step_logits
-from rearec_keras.losses._utils import mask_padding_column
+from rearec_keras.utils.padding import mask_padding_column
+from rearec_keras.utils.validation import check_choice
+from rearec_keras.utils.validation import check_float
 
 VARIANTS = ("paper", "code")
 
@@ -100,16 +98,15 @@ class MultiStepCrossEntropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.variant = check_choice(variant, "variant", VARIANTS)
-        if temperatures is None or np.ndim(temperatures) == 0:
-            self.temperatures = check_positive_float(
-                temperatures, "temperatures", allow_none=True
-            )
+        self.variant = check_choice("variant", variant, VARIANTS)
+        if temperatures is None:
+            self.temperatures = None
         else:
-            values = _to_float_list(temperatures, "temperatures")
+            scalar = np.ndim(temperatures) == 0
+            values = _to_float_list([temperatures] if scalar else temperatures, "temperatures")
             for value in values:
-                check_positive_float(value, "temperatures")
-            self.temperatures = values
+                check_float("temperatures", value, 0.0, exclusive_minimum=True)
+            self.temperatures = values[0] if scalar else values
         if step_weights is not None:
             if self.variant == "code":
                 raise ValueError(
@@ -120,18 +117,9 @@ class MultiStepCrossEntropy(keras.losses.Loss):
                 )
             step_weights = _to_float_list(step_weights, "step_weights")
             for value in step_weights:
-                if not (math.isfinite(value) and value >= 0):
-                    raise ValueError(
-                        "`step_weights` must be finite floats >= 0. "
-                        f"Received: step_weights={step_weights}"
-                    )
+                check_float("step_weights", value, 0.0)
         self.step_weights = step_weights
-        progressive_weight = float(progressive_weight)
-        if not (math.isfinite(progressive_weight) and progressive_weight >= 0):
-            raise ValueError(
-                "`progressive_weight` must be a finite float >= 0. "
-                f"Received: progressive_weight={progressive_weight}"
-            )
+        progressive_weight = check_float("progressive_weight", progressive_weight, 0.0)
         if self.variant == "paper" and progressive_weight != 1.0:
             raise ValueError(
                 "`progressive_weight` only applies to variant='code'; with "

@@ -1,39 +1,20 @@
 """Progressive temperature annealing for PRL (ReaRec §3.3, spec §5)."""
 
-import math
-
 import keras
 import numpy as np
 from keras import ops
 
+from rearec_keras.utils.validation import check_float
+from rearec_keras.utils.validation import check_int
+
 
 def _validate_schedule(reasoning_steps, base_temperature, temperature_decay):
-    if isinstance(reasoning_steps, bool) or not isinstance(
-        reasoning_steps, (int, np.integer)
-    ):
-        raise ValueError(
-            "`reasoning_steps` must be an integer K >= 0. "
-            f"Received: reasoning_steps={reasoning_steps!r}"
-        )
-    if reasoning_steps < 0:
-        raise ValueError(
-            "`reasoning_steps` must be >= 0 (K = number of extra reasoning "
-            f"steps). Received: reasoning_steps={reasoning_steps}"
-        )
-    base_temperature = float(base_temperature)
-    if not (math.isfinite(base_temperature) and base_temperature > 0):
-        raise ValueError(
-            "`base_temperature` must be a finite float > 0. "
-            f"Received: base_temperature={base_temperature}"
-        )
-    temperature_decay = float(temperature_decay)
-    if not (math.isfinite(temperature_decay) and temperature_decay >= 1):
-        raise ValueError(
-            "`temperature_decay` must be a finite float >= 1 (1 disables the "
-            "annealing). Received: "
-            f"temperature_decay={temperature_decay}"
-        )
-    return int(reasoning_steps), base_temperature, temperature_decay
+    return (
+        check_int("reasoning_steps", reasoning_steps, 0),
+        check_float("base_temperature", base_temperature, 0.0, exclusive_minimum=True),
+        # 1 disables the annealing.
+        check_float("temperature_decay", temperature_decay, 1.0),
+    )
 
 
 def progressive_temperature_values(

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from rearec_keras.losses._utils import check_choice
-from rearec_keras.losses._utils import check_positive_float
+from rearec_keras.utils.validation import check_choice
+from rearec_keras.utils.validation import check_float
 
 STEP_REDUCTIONS = ("mean", "sum")
 
@@ -52,7 +52,7 @@ def reasoning_contrastive(clean, noisy, temperature=0.07):
         A tuple `(losses, logits)`: float32 `[B, K]` per-step losses and
         float32 `[B, K, B]` logits (`K = 0` gives `[B, 0]` and `[B, 0, B]`).
     """
-    temperature = check_positive_float(temperature, "temperature")
+    temperature = check_float("temperature", temperature, 0.0, exclusive_minimum=True)
     clean, noisy = _check_states(clean, noisy)
     clean = clean[:, 1:, :]
     noisy = noisy[:, 1:, :]
@@ -132,9 +132,9 @@ class ReasoningContrastiveLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.temperature = check_positive_float(temperature, "temperature")
+        self.temperature = check_float("temperature", temperature, 0.0, exclusive_minimum=True)
         self.reduction_over_steps = check_choice(
-            reduction_over_steps, "reduction_over_steps", STEP_REDUCTIONS
+            "reduction_over_steps", reduction_over_steps, STEP_REDUCTIONS
         )
 
     def __call__(self, y_true, y_pred, sample_weight=None):

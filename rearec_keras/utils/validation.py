@@ -6,6 +6,7 @@ value received, and returns the value as a plain Python number.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 
@@ -29,9 +30,11 @@ def check_float(
     maximum: float | None = None,
     exclusive_maximum: bool = False,
 ) -> float:
-    """A real number (not a bool) within the given bounds."""
+    """A finite real number (not a bool) within the given bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"`{name}` must be a number. Received: {name}={value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number. Received: {name}={value!r}")
     if minimum is not None and (value < minimum or (exclusive_minimum and value == minimum)):
         op = ">" if exclusive_minimum else ">="
         raise ValueError(f"`{name}` must be {op} {minimum}. Received: {name}={value!r}")
@@ -44,3 +47,12 @@ def check_float(
 def check_rate(name: str, value) -> float:
     """A dropout rate in `[0, 1)`."""
     return check_float(name, value, 0.0, maximum=1.0, exclusive_maximum=True)
+
+
+def check_choice(name: str, value, allowed):
+    """One of `allowed`."""
+    if value not in allowed:
+        raise ValueError(
+            f"`{name}` must be one of {list(allowed)}. Received: {name}={value!r}"
+        )
+    return value

@@ -107,7 +107,7 @@ def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
         (["train", "--learning", "cot"], "invalid choice: 'cot'"),
         (["train", "--dataset", "netflix"], "invalid choice: 'netflix'"),
         (["train", "--backbone", "gru"], "invalid choice: 'gru'"),
-        (["train", "--temperature-decay", "0.5"], "temperature_decay must be >= 1.0"),
+        (["train", "--temperature-decay", "0.5"], "`temperature_decay` must be >= 1.0"),
         (["train", "--dataset", "table", "--data-path", str(tmp_path / "none.csv")], "none.csv"),
         (["evaluate", str(tmp_path / "missing")], "no run directory or model file"),
         (["evaluate", str(trained_run / "best.keras")], "scores 30 items but the data has 1,682"),

@@ -33,18 +33,18 @@ def test_monitor_cutoff_is_always_reported():
 @pytest.mark.parametrize(
     "changes, match",
     [
-        ({"learning": "cot"}, "learning must be one of"),
-        ({"kl_weight": -0.1}, "kl_weight must be >= 0.0"),
-        ({"base_temperature": 0.0}, "base_temperature must be > 0.0"),
-        ({"temperature_decay": 0.5}, "temperature_decay must be >= 1.0"),
-        ({"dropout": 1.0}, "dropout must be < 1.0"),
-        ({"reasoning_steps": -1}, "reasoning_steps must be >= 0"),
-        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"learning": "cot"}, "`learning` must be one of"),
+        ({"kl_weight": -0.1}, "`kl_weight` must be >= 0.0"),
+        ({"base_temperature": 0.0}, "`base_temperature` must be > 0.0"),
+        ({"temperature_decay": 0.5}, "`temperature_decay` must be >= 1.0"),
+        ({"dropout": 1.0}, "`dropout` must be < 1.0"),
+        ({"reasoning_steps": -1}, "`reasoning_steps` must be an int >= 0"),
+        ({"epochs": 2.5}, "`epochs` must be an int"),
         ({"hidden_dim": 30, "num_heads": 4}, "divisible by num_heads"),
         ({"dataset": "yelp"}, "needs data_path"),
         ({"split": "predefined"}, "predefined"),
         ({"temporal_fractions": (0.9, 0.8)}, "must increase"),
-        ({"noise_std": float("nan")}, "noise_std must be a finite number"),
+        ({"noise_std": float("nan")}, "`noise_std` must be a finite number"),
     ],
 )
 def test_bad_values_name_the_setting(changes, match):
@@ -85,8 +85,16 @@ def test_config_file_errors(tmp_path):
         load_config(other)
     wrong = tmp_path / "bad.yaml"
     wrong.write_text("epochs: 0\n")
-    with pytest.raises(ConfigError, match="bad.yaml: epochs must be >= 1"):
+    with pytest.raises(ConfigError, match="bad.yaml: `epochs` must be an int >= 1"):
         load_config(wrong)
+
+
+def test_flag_types_come_from_the_annotations():
+    from rearec_keras.experiments.config import scalar_type
+
+    assert scalar_type("epochs") is int and scalar_type("k_core") is int
+    assert scalar_type("kl_weight") is float and scalar_type("rating_threshold") is float
+    assert scalar_type("data_path") is str and scalar_type("ks") is None
 
 
 def test_save_round_trip(tmp_path):
