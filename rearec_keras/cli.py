@@ -122,11 +122,9 @@ def cmd_train(args):
     print(f"{config.describe()} on {config.dataset} ({config.split}); run directory: {run_dir}",
           flush=True)
     metrics = runner.train_run(config, run_dir, verbose=0 if args.quiet else 1)
-    table = runner.results_table(metrics, config.ks)
-    (run_dir / "results.md").write_text(table + "\n")
     print(f"\n{metrics['model']}: best epoch {metrics['best_epoch']} of {metrics['epochs_run']} "
           f"(monitor {metrics['monitor']}); full ranking over {metrics['num_items']:,} items")
-    print(table)
+    print(runner.results_table(metrics, config.ks))
     return 0
 
 
@@ -146,12 +144,11 @@ def cmd_evaluate(args):
 
     config, model = runner.load_run(args.run)
     config, split = _data_for(config, args, model)
-    ks = config.ks
-    out = {}
-    for part in args.parts:
-        out[part] = runner.step_metrics(model, getattr(split, part), ks, config.eval_batch_size)
-    metrics = {"valid": out.get("valid", out[args.parts[0]]), "test": out.get("test", out[args.parts[0]])}
-    print(runner.results_table(metrics, ks))
+    out = {
+        part: runner.step_metrics(model, getattr(split, part), config.ks, config.eval_batch_size)
+        for part in args.parts
+    }
+    print(runner.results_table(out, config.ks))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
@@ -328,7 +325,7 @@ def _import_backend_quietly():
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             try:
-                import keras  # noqa: F401
+                import keras  # noqa: F401  (the import is the point)
             finally:
                 os.dup2(saved, 2)
     finally:
@@ -338,8 +335,10 @@ def _import_backend_quietly():
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        args = build_parser().parse_args(argv)
+        # First: building the parser imports the experiments package, which
+        # may import Keras.
         _import_backend_quietly()
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except UsageError as e:
         print(str(e), file=sys.stderr)

@@ -24,32 +24,38 @@ from pathlib import Path
 
 import numpy as np
 
+from rearec_keras.evaluation.ranking import ranking_metrics
+
 NUM_GROUPS = 4
 
 
-def _ranking(model, histories, targets, batch_size):
-    """Per-step ranks `[K+1, n]`, final ranks `[n]`, states `[n, K+1, d]`."""
+def rank_targets(model, part, batch_size=512):
+    """Target ranks with each reasoning state and with the model's scores.
+
+    One encoder pass per batch: the states are scored once per step
+    (`r_s` alone, as an `s`-step run would end) and once with the model's
+    own pooling. Returns `(step_ranks [K+1, n], final_ranks [n],
+    states [n, K+1, d])`.
+    """
     from rearec_keras.evaluation import target_ranks
 
+    histories, targets = np.asarray(part.histories), np.asarray(part.targets)
     per_step, final, states = [], [], []
     for i in range(0, len(histories), batch_size):
-        h, t = histories[i : i + batch_size], targets[i : i + batch_size]
-        scores = model.step_scores(h, batch_size=batch_size)  # [b, K+1, N+1]
+        t = targets[i : i + batch_size]
+        batch_states = model.reasoning_states(histories[i : i + batch_size], batch_size=batch_size)
+        scores = model.scores_from_states(batch_states, pooling="each")  # [b, K+1, N+1]
         per_step.append(
             np.stack([np.asarray(target_ranks(scores[:, s], t)) for s in range(scores.shape[1])])
         )
-        final.append(np.asarray(target_ranks(model.score(h, batch_size=batch_size), t)))
-        states.append(model.reasoning_states(h, batch_size=batch_size))
+        final.append(np.asarray(target_ranks(model.scores_from_states(batch_states), t)))
+        states.append(batch_states)
     return np.concatenate(per_step, axis=1), np.concatenate(final), np.concatenate(states)
 
 
-def _ndcg(ranks, k):
-    ranks = np.asarray(ranks, dtype=float)
-    return np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)
-
-
-def _recall(ranks, k):
-    return (np.asarray(ranks) <= k).astype(float)
+def _metric(ranks, name, k):
+    """`ranking_metrics` for one metric, e.g. `_metric(r, "ndcg", 20)`."""
+    return ranking_metrics(ranks, ks=(k,), metrics=(name,))[f"{name}@{k}"]
 
 
 def equal_groups(values, num_groups=NUM_GROUPS):
@@ -76,22 +82,15 @@ def cosine_similarity_matrix(states):
 
 def compute_analyses(model, part, train_item_counts, ks=(10, 20), k=20, batch_size=512):
     """All five analyses as plain Python/numpy data (no files)."""
-    histories, targets = np.asarray(part.histories), np.asarray(part.targets)
-    step_ranks, final_ranks, states = _ranking(model, histories, targets, batch_size)
+    step_ranks, final_ranks, states = rank_targets(model, part, batch_size)
+    targets = np.asarray(part.targets)
     num_steps = step_ranks.shape[0]
 
-    performance = []
-    for s in range(num_steps):
-        row = {"step": f"r_{s}"}
-        for kk in ks:
-            row[f"ndcg@{kk}"] = float(_ndcg(step_ranks[s], kk).mean())
-            row[f"recall@{kk}"] = float(_recall(step_ranks[s], kk).mean())
-        performance.append(row)
-    inference = {"step": "model"}
-    for kk in ks:
-        inference[f"ndcg@{kk}"] = float(_ndcg(final_ranks, kk).mean())
-        inference[f"recall@{kk}"] = float(_recall(final_ranks, kk).mean())
-    performance.append(inference)
+    performance = [
+        {"step": name, **ranking_metrics(ranks, ks=ks, metrics=("ndcg", "recall"))}
+        for name, ranks in [*((f"r_{s}", step_ranks[s]) for s in range(num_steps)),
+                            ("model", final_ranks)]
+    ]
 
     lengths = np.asarray(part.history_lengths)
     popularity = np.asarray(train_item_counts)[targets]
@@ -109,8 +108,8 @@ def compute_analyses(model, part, train_item_counts, ks=(10, 20), k=20, batch_si
                 "max": int(values[rows].max()),
             }
             for s in range(num_steps):
-                entry[f"ndcg@{k}_r{s}"] = float(_ndcg(step_ranks[s, rows], k).mean())
-            entry[f"ndcg@{k}_model"] = float(_ndcg(final_ranks[rows], k).mean())
+                entry[f"ndcg@{k}_r{s}"] = _metric(step_ranks[s, rows], "ndcg", k)
+            entry[f"ndcg@{k}_model"] = _metric(final_ranks[rows], "ndcg", k)
             subgroups.append(entry)
 
     similarity = cosine_similarity_matrix(states)
@@ -122,8 +121,8 @@ def compute_analyses(model, part, train_item_counts, ks=(10, 20), k=20, batch_si
                         ("model", final_ranks), ("oracle (best step per row)", oracle_ranks)]:
         oracle.append({
             "ranking": name,
-            f"ndcg@{k}": float(_ndcg(ranks, k).mean()),
-            f"recall@{k}": float(_recall(ranks, k).mean()),
+            f"ndcg@{k}": _metric(ranks, "ndcg", k),
+            f"recall@{k}": _metric(ranks, "recall", k),
             "mean_rank": float(np.mean(ranks)),
         })
     best_counts = np.bincount(best_step, minlength=num_steps)
@@ -162,6 +161,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_analyses(results, out_dir, title=""):
     """Writes the CSVs and PNGs of `compute_analyses` results; returns paths."""
     plt = _plt()
@@ -187,10 +193,7 @@ def write_analyses(results, out_dir, title=""):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Performance per reasoning step" + suffix, fontsize=10)
-    fig.tight_layout()
-    files["step_performance"] = out / "step_performance.png"
-    fig.savefig(files["step_performance"], dpi=120)
-    plt.close(fig)
+    files["step_performance"] = _save(plt, fig, out / "step_performance.png")
 
     # 2. subgroups
     groups = results["subgroups"]
@@ -209,10 +212,7 @@ def write_analyses(results, out_dir, title=""):
     axes[0].set_ylabel(f"NDCG@{k}")
     axes[0].legend(fontsize=8)
     fig.suptitle("User and item groups (4 equal-size groups)" + suffix, fontsize=10)
-    fig.tight_layout()
-    files["subgroups"] = out / "subgroups.png"
-    fig.savefig(files["subgroups"], dpi=120)
-    plt.close(fig)
+    files["subgroups"] = _save(plt, fig, out / "subgroups.png")
 
     # 3. cosine similarity heatmap
     sim = results["similarity"]
@@ -228,10 +228,7 @@ def write_analyses(results, out_dir, title=""):
     ax.set_yticks(steps, [f"r_{s}" for s in steps])
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("Cosine similarity of reasoning states" + suffix, fontsize=9)
-    fig.tight_layout()
-    files["state_similarity"] = out / "state_similarity.png"
-    fig.savefig(files["state_similarity"], dpi=120)
-    plt.close(fig)
+    files["state_similarity"] = _save(plt, fig, out / "state_similarity.png")
 
     # 4. rank trajectories
     _write_csv(out / "rank_trajectories.csv",
@@ -251,10 +248,7 @@ def write_analyses(results, out_dir, title=""):
     ax.set_ylabel("rank of the target (log)")
     ax.legend(fontsize=8)
     ax.set_title("Target rank across reasoning steps" + suffix, fontsize=9)
-    fig.tight_layout()
-    files["rank_trajectories"] = out / "rank_trajectories.png"
-    fig.savefig(files["rank_trajectories"], dpi=120)
-    plt.close(fig)
+    files["rank_trajectories"] = _save(plt, fig, out / "rank_trajectories.png")
 
     # 5. oracle
     oracle = results["oracle"]
@@ -268,10 +262,7 @@ def write_analyses(results, out_dir, title=""):
         ax.text(i, v, f"{v:.4f}", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel(f"NDCG@{k}")
     ax.set_title("Post-hoc oracle: best step per test row" + suffix, fontsize=9)
-    fig.tight_layout()
-    files["oracle"] = out / "oracle.png"
-    fig.savefig(files["oracle"], dpi=120)
-    plt.close(fig)
+    files["oracle"] = _save(plt, fig, out / "oracle.png")
     return files
 
 

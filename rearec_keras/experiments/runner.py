@@ -9,10 +9,10 @@ directory holds:
   metrics);
 - `best.keras`: the model of the best validation epoch;
 - `state.json`: early-stopping state (best epoch and value, patience left);
-- `backup/`: Keras `BackupAndRestore` checkpoint of the last finished epoch
-  (removed when training ends);
+- `backup/`: Keras `BackupAndRestore` checkpoints of the last two finished
+  epochs (removed when training ends);
 - `metrics.json`: valid and test metrics of the best model, also per
-  reasoning step.
+  reasoning step; `results.md`: the same as a table.
 
 Re-running on a directory whose training was killed resumes from the last
 finished epoch; a finished run is not trained again.
@@ -25,8 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
+from rearec_keras.experiments.config import MODEL_KEYS
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import parse_metric
@@ -117,25 +116,7 @@ def build_model(config: RunConfig, num_items: int):
     """The (uncompiled) model a config describes, built."""
     from rearec_keras import models
 
-    kwargs = dict(
-        max_length=config.max_length,
-        hidden_dim=config.hidden_dim,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        intermediate_dim=config.intermediate_dim,
-        dropout=config.dropout,
-        attention_dropout=config.attention_dropout,
-        input_dropout=config.input_dropout,
-        base_temperature=config.base_temperature,
-        temperature_decay=config.temperature_decay,
-        kl_weight=config.kl_weight,
-        diversity=config.diversity,
-        noise_std=config.noise_std,
-        noise_warmup_epochs=config.noise_warmup_epochs,
-        twin_inputs=config.twin_inputs,
-        contrastive_weight=config.contrastive_weight,
-        loss_variant=config.loss_variant,
-    )
+    kwargs = {key: getattr(config, key) for key in MODEL_KEYS}
     if config.learning == "base":
         cls = models.SASRec if config.backbone == "sasrec" else models.BERT4Rec
     else:
@@ -163,24 +144,17 @@ def step_metrics(model, part, ks, batch_size=512):
     """Metrics of the model's inference scores and of each reasoning state.
 
     Returns `{"final": {...}, "steps": [{...} for r_0..r_K]}`, where step
-    `s` ranks with `r_s` alone (the last state of an `s`-step run).
+    `s` ranks with `r_s` alone (the last state of an `s`-step run). One
+    encoder pass serves all of them.
     """
-    from rearec_keras.evaluation import evaluate
+    from rearec_keras.evaluation import ranking_metrics
+    from rearec_keras.experiments.analysis import rank_targets
 
-    final = evaluate(model, part, ks=ks, batch_size=batch_size)
-    steps = []
-    for s in range(model.reasoning_steps + 1):
-        steps.append(
-            evaluate(
-                None, part, ks=ks, batch_size=batch_size,
-                score_fn=lambda _, h, s=s: model.score(h, steps=s, pooling="last", batch_size=len(h)),
-            )
-        )
-    return {"final": _floats(final), "steps": [_floats(m) for m in steps]}
-
-
-def _floats(metrics):
-    return {k: float(v) for k, v in metrics.items()}
+    step_ranks, final_ranks, _ = rank_targets(model, part, batch_size)
+    return {
+        "final": ranking_metrics(final_ranks, ks=ks),
+        "steps": [ranking_metrics(ranks, ks=ks) for ranks in step_ranks],
+    }
 
 
 # ----------------------------------------------------------------------
@@ -232,7 +206,11 @@ def _tracker_class():
             # backup, then re-run) does not count twice.
             repeated = epoch + 1 <= self.state["epochs_done"]
             if math.isfinite(value) and (best is None or value > best + self.min_delta):
-                self.model.save(self.best_path)
+                # Written aside, then renamed: a kill mid-save never leaves a
+                # corrupt best.keras.
+                partial = self.best_path.with_name("partial-" + self.best_path.name)
+                self.model.save(partial)
+                partial.replace(self.best_path)
                 self.state.update(best_value=value, best_epoch=epoch + 1, wait=0)
             elif not repeated:
                 self.state["wait"] += 1
@@ -284,7 +262,7 @@ def _check_run_dir(config: RunConfig, run_dir: Path):
     return False
 
 
-def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None, extra_callbacks=()):
+def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None):
     """Trains, selects and evaluates one run; returns the metrics dict.
 
     Args:
@@ -294,7 +272,6 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
             if it holds a finished run, its metrics are returned as they are.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
         split, dataset: optional already prepared data (must match config).
-        extra_callbacks: more Keras callbacks (after the run's own).
     """
     import keras
 
@@ -334,8 +311,9 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
             tracker,
             keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
             keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-            *extra_callbacks,
+            # Two checkpoints: if a kill corrupts the newest while it is
+            # written, the run resumes from the one before.
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
         ]
         fit_verbose = verbose if verbose != 1 or sys.stdout.isatty() else 2
         model.fit(
@@ -366,6 +344,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         "test": step_metrics(best, split.test, config.ks, config.eval_batch_size),
     }
     metrics_path.write_text(json.dumps(metrics, indent=2))
+    (run_dir / "results.md").write_text(results_table(metrics, config.ks) + "\n")
     return metrics
 
 
@@ -398,30 +377,21 @@ def load_run(run_dir_or_model):
 # Tables.
 
 
-def results_table(metrics: dict, ks=None) -> str:
-    """A small markdown table: valid/test rows, metrics as columns."""
-    ks = ks or sorted({int(k.split("@")[1]) for k in metrics["test"]["final"] if "@" in k})
+def results_table(metrics: dict, ks) -> str:
+    """A small markdown table: one row per part (valid, test) present in
+    `metrics`, NDCG and Recall at `ks` as columns; then the test (or only)
+    part's NDCG at the largest cut-off ranking with each reasoning state."""
+    parts = [p for p in ("valid", "test") if p in metrics]
     columns = [(f"ndcg@{k}", f"N@{k}") for k in ks] + [(f"recall@{k}", f"R@{k}") for k in ks]
     lines = ["| split | " + " | ".join(c[1] for c in columns) + " |",
              "|---" * (len(columns) + 1) + "|"]
-    for part in ("valid", "test"):
+    for part in parts:
         row = metrics[part]["final"]
         lines.append(f"| {part} | " + " | ".join(f"{row[c[0]]:.4f}" for c in columns) + " |")
-    steps = metrics["test"]["steps"]
+    steps = metrics[parts[-1]]["steps"]
     if len(steps) > 1:
-        key = f"ndcg@{ks[-1]}"
+        key = f"ndcg@{max(ks)}"
         lines.append("")
-        lines.append(f"test {key.upper().replace('NDCG', 'N')} ranking with one reasoning state: "
+        lines.append(f"{parts[-1]} N@{max(ks)} ranking with one reasoning state: "
                      + "  ".join(f"r_{s} {m[key]:.4f}" for s, m in enumerate(steps)))
     return "\n".join(lines)
-
-
-def to_markdown(rows, header) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def mean_std(values):
-    values = np.asarray(values, dtype=float)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0

@@ -19,26 +19,25 @@ from rearec_keras.utils.validation import check_rate
 TWIN_INPUT_MODES = ("clean", "noisy")
 
 
+def _accepts(layer, argument):
+    """Whether `layer.call` takes a parameter named `argument`."""
+    try:
+        return argument in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def has_cache_interface(encoder):
     """Whether `encoder` is a Keras layer whose `call` takes the cache API.
 
     The cache interface is `encoder(inputs, attention_mask=..., cache=...,
     training=...) -> (outputs, new_cache)`; see `TransformerEncoder`.
     """
-    if not isinstance(encoder, keras.layers.Layer):
-        return False
-    try:
-        params = inspect.signature(encoder.call).parameters
-    except (TypeError, ValueError):
-        return False
-    return "attention_mask" in params and "cache" in params
-
-
-def _accepts(layer, argument):
-    try:
-        return argument in inspect.signature(layer.call).parameters
-    except (TypeError, ValueError):
-        return False
+    return (
+        isinstance(encoder, keras.layers.Layer)
+        and _accepts(encoder, "attention_mask")
+        and _accepts(encoder, "cache")
+    )
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")

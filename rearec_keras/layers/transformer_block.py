@@ -77,14 +77,14 @@ class TransformerBlock(keras.layers.Layer):
             chunk per earlier call). A merged pair of tensors
             `[batch, S, num_heads, hidden_dim // num_heads]` is accepted too.
         training: bool. Whether dropout is active.
-        last_query_only: bool. Compute the output of the last new slot only
+        output_last_only: bool. Compute the output of the last new slot only
             (`outputs` is `[batch, 1, hidden_dim]`); keys and values still
             cover all `T` new slots, so the cache is the same.
 
     Returns:
         A tuple `(outputs, (keys, values))`: `outputs` is
         `[batch, T, hidden_dim]` (`[batch, 1, hidden_dim]` with
-        `last_query_only`); `keys`/`values` are the cache's chunks
+        `output_last_only`); `keys`/`values` are the cache's chunks
         with one chunk for the new slots appended (`merge_cache` gives them
         as `[batch, S + T, num_heads, hidden_dim // num_heads]`). Chunks
         avoid copying the cache at every step.
@@ -253,15 +253,15 @@ class TransformerBlock(keras.layers.Layer):
         attention_mask=None,
         cache=None,
         training=None,
-        last_query_only=False,
+        output_last_only=False,
     ):
         # Keys and values always cover every new slot (the cache needs
-        # them). With `last_query_only` the queries, attention output and
+        # them). With `output_last_only` the queries, attention output and
         # feed-forward run for the last slot only: a final block whose other
         # rows nobody reads then costs 2 projections per row instead of 4
         # plus the feed-forward.
         residual = inputs
-        if last_query_only:
+        if output_last_only:
             residual = inputs[:, -1:, :]
             if attention_mask is not None:
                 attention_mask = attention_mask[:, -1:, :]

@@ -146,7 +146,7 @@ class TransformerEncoder(keras.layers.Layer):
                 attention_mask=attention_mask,
                 cache=None if cache is None else cache[i],
                 training=training,
-                last_query_only=output_last_only and i == self.num_layers - 1,
+                output_last_only=output_last_only and i == self.num_layers - 1,
             )
             new_cache.append(layer_cache)
         return x, new_cache

@@ -446,11 +446,7 @@ class ReaRecModel(keras.Model):
     def step_scores(self, histories, steps=None, batch_size=256) -> np.ndarray:
         """Scores of every reasoning step, `[n, steps + 1, num_items + 1]`."""
         states = self.reasoning_states(histories, steps=steps, batch_size=batch_size)
-        out = [
-            keras.ops.convert_to_numpy(self._logits(states[i : i + batch_size]) / self.base_temperature)
-            for i in range(0, len(states), batch_size)
-        ]
-        return np.concatenate(out)
+        return self.scores_from_states(states, pooling="each")
 
     def score(self, histories, steps=None, pooling=None, batch_size=256) -> np.ndarray:
         """Scores `[n, num_items + 1]` with `steps` reasoning steps.
@@ -466,12 +462,28 @@ class ReaRecModel(keras.Model):
         )
 
     def _score(self, arr, steps, pooling, batch_size):
-        if pooling not in (None, "mean", "last"):
-            raise ValueError(f"pooling must be None, 'mean' or 'last', got {pooling!r}.")
-        states = self._reasoning_states(arr, steps, batch_size)
-        pooling = pooling or ("mean" if self.learning == "erl" else "last")
-        pooled = states.mean(axis=1) if pooling == "mean" else states[:, -1]
-        return keras.ops.convert_to_numpy(self._logits(pooled) / self.base_temperature)
+        _check_pooling(pooling)  # before the encoder runs
+        return self.scores_from_states(self._reasoning_states(arr, steps, batch_size), pooling)
+
+    def scores_from_states(self, states, pooling=None) -> np.ndarray:
+        """Catalog scores from reasoning states `[n, S, d]`.
+
+        Scores several views of one encoder pass, e.g. every step and the
+        model's own inference, without running the encoder again.
+
+        Args:
+            states: `[n, S, d]`, e.g. from `reasoning_states`.
+            pooling: `"each"`: one score row per state, `[n, S, N + 1]`;
+                `"mean"` / `"last"`: scores of the mean / last state,
+                `[n, N + 1]`; None: the learning method's own (`"mean"` for
+                ERL, else `"last"`).
+        """
+        _check_pooling(pooling, allow_each=True)
+        states = np.asarray(states)
+        if pooling != "each":
+            pooling = pooling or ("mean" if self.learning == "erl" else "last")
+            states = states.mean(axis=1) if pooling == "mean" else states[:, -1]
+        return keras.ops.convert_to_numpy(self._logits(states) / self.base_temperature)
 
     def recommend(self, histories, k=10, exclude_history=False, steps=None, batch_size=256):
         """Top-k item ids and scores per history.
@@ -532,6 +544,12 @@ class ReaRecModel(keras.Model):
             }
         )
         return config
+
+
+def _check_pooling(pooling, allow_each=False):
+    allowed = (None, "mean", "last") + (("each",) if allow_each else ())
+    if pooling not in allowed:
+        raise ValueError(f"pooling must be one of {allowed}, got {pooling!r}.")
 
 
 class ReasoningNoiseSchedule(keras.callbacks.Callback):

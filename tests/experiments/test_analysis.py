@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from rearec_keras.experiments.analysis import _ndcg
 from rearec_keras.experiments.analysis import cosine_similarity_matrix
 from rearec_keras.experiments.analysis import equal_groups
 
@@ -24,7 +23,3 @@ def test_cosine_matrix_by_hand():
     ])
     sim = cosine_similarity_matrix(states)
     np.testing.assert_allclose(sim, [[1.0, 0.5], [0.5, 1.0]])
-
-
-def test_ndcg_values():
-    np.testing.assert_allclose(_ndcg([1, 3, 21], 20), [1.0, 0.5, 0.0])

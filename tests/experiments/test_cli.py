@@ -53,6 +53,25 @@ def test_same_seed_same_results(tmp_path, interactions, tiny):
     assert runs[0]["test"] == runs[1]["test"]
 
 
+def test_stored_step_metrics_match_the_evaluator(trained_run):
+    """metrics.json (one encoder pass, every state scored) agrees with the
+    evaluator running the model with `steps=s` and `model.predict`."""
+    import rearec_keras
+    from rearec_keras.experiments import load_run
+    from rearec_keras.experiments import prepare_data
+
+    config, model = load_run(trained_run)
+    _, split = prepare_data(config)
+    stored = json.loads((trained_run / "metrics.json").read_text())["test"]
+    for s in range(model.reasoning_steps + 1):
+        expected = rearec_keras.evaluate(
+            None, split.test, ks=(10, 20),
+            score_fn=lambda _, h, s=s: model.score(h, steps=s, pooling="last"),
+        )
+        assert stored["steps"][s] == pytest.approx(expected, abs=1e-6)
+    assert stored["final"] == pytest.approx(rearec_keras.evaluate(model, split.test, ks=(10, 20)), abs=1e-6)
+
+
 def test_evaluate_recommend_analyze(trained_run, capsys):
     assert main(["evaluate", str(trained_run), "--json", str(trained_run / "eval.json")]) == 0
     out = capsys.readouterr().out
@@ -149,7 +168,8 @@ def test_killed_run_resumes(tmp_path, interactions, tiny):
     assert resumed_after >= done_at_kill  # nothing before the kill is redone ...
     with open(run_dir / "log.csv") as f:
         epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
-    # ... at most the epoch in flight is lost, and the log has every epoch.
+    # ... at most the epoch in flight is redone (also when the kill hit its
+    # checkpoint while written), and the log has every epoch.
     assert sorted(set(epochs)) == list(range(40))
     assert len(epochs) - 40 <= 1
     assert json.loads(state.read_text())["epochs_done"] == 40

@@ -497,3 +497,32 @@ def test_encoder_without_output_last_only_gives_the_same_states(mode):
     np.testing.assert_allclose(got, expected, atol=1e-6)
     # Step 0 gave the plain encoder all L slots, then one slot per step.
     assert plain.calls[0][1] == L and all(c[1] == 1 for c in plain.calls[1:])
+
+
+def test_step_0_asks_a_capable_encoder_for_the_last_row_only():
+    """The speed-up is used: step 0 of a TransformerEncoder computes one
+    output row, and the states still equal a full recomputation."""
+    seen = []
+
+    class Spy(TransformerEncoder):
+        def call(self, inputs, attention_mask=None, cache=None, training=None,
+                 output_last_only=False):
+            outputs, new_cache = super().call(
+                inputs, attention_mask=attention_mask, cache=cache, training=training,
+                output_last_only=output_last_only,
+            )
+            seen.append((output_last_only, tuple(outputs.shape)))
+            return outputs, new_cache
+
+    keras.utils.set_random_seed(12)
+    spy = Spy(num_layers=2, hidden_dim=D, num_heads=H, intermediate_dim=FF)
+    layer = _reasoning(k=2, encoder=spy)
+    items = _items()
+    out = layer(items, PAD, training=False, return_reasoning_inputs=True)
+    assert seen[0] == (True, (B, 1, D))  # step 0: one row, not L
+    assert all(rows == (B, 1, D) for _, rows in seen[1:])
+    np.testing.assert_allclose(
+        _np(out["states"]),
+        _full_recompute(layer, items, _np(out["reasoning_inputs"]), "causal"),
+        atol=1e-5,
+    )

@@ -324,7 +324,7 @@ def test_bidirectional_depends_on_later_items_causal_does_not():
 
 
 @pytest.mark.parametrize("with_cache", [False, True])
-def test_last_query_only_equals_last_row_and_keeps_the_cache(with_cache):
+def test_output_last_only_equals_last_row_and_keeps_the_cache(with_cache):
     keras.utils.set_random_seed(3)
     block = _block()
     x = _inputs()
@@ -338,7 +338,7 @@ def test_last_query_only_equals_last_row_and_keeps_the_cache(with_cache):
     full, full_cache = block(x_new, attention_mask=mask_new, cache=cache, training=False)
     last, last_cache = block(
         x_new, attention_mask=mask_new, cache=cache, training=False,
-        last_query_only=True,
+        output_last_only=True,
     )
     assert tuple(last.shape) == (3, 1, D)
     np.testing.assert_allclose(_np(last), _np(full)[:, -1:], atol=1e-6)
