@@ -14,7 +14,6 @@ Runs on the TensorFlow (tf.function) and JAX (jax.jit) backends:
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -22,6 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
+from _timing import interleaved_medians  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 from rearec_keras.layers import full_attention_mask  # noqa: E402
@@ -80,22 +80,12 @@ def recomputed_scores(model, steps, return_states=False):
 
 
 def interleaved_times(fns, x, repeats):
-    """Median seconds per call of each function, timed round-robin.
-
-    Every round calls each function once, so slow drifts of the machine
-    (other processes, clock boosts) hit all of them alike instead of biasing
-    whichever was timed last.
-    """
-    for fn in fns.values():  # compile / warm up
-        ops.convert_to_numpy(fn(x))
-        ops.convert_to_numpy(fn(x))
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            ops.convert_to_numpy(fn(x))
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    """Median seconds per call of each compiled function on `x`."""
+    calls = {name: (lambda fn=fn: ops.convert_to_numpy(fn(x))) for name, fn in fns.items()}
+    for call in calls.values():  # compile / warm up
+        call()
+        call()
+    return interleaved_medians(calls, repeats)
 
 
 def main():

@@ -18,9 +18,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
+from _timing import interleaved_medians  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 from rearec_keras.models import ReaSASRec  # noqa: E402
@@ -87,16 +87,15 @@ def main():
             model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
             assert model.noise_active == model.uses_noise
             models[name] = model
-        # Round-robin timing: every round trains each model for one epoch,
-        # so drifts of the machine hit all models alike; median per model.
-        times = {name: [] for name in models}
-        for _ in range(args.rounds):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
-                times[name].append(time.perf_counter() - start)
+        # Each model trains one epoch per round, round-robin.
+        times = interleaved_medians(
+            {name: (lambda m=model: m.fit(x, y, batch_size=args.batch_size, epochs=1,
+                                          verbose=0, shuffle=False))
+             for name, model in models.items()},
+            args.rounds,
+        )
         for name, model in models.items():
-            rate = n / float(np.median(times[name]))
+            rate = n / times[name]
             flops = 3 * forward_flops(model, 50, split.num_items) * rate
             print(f"| {d} | {name} | {rate:,.0f} | {flops / 1e9:.1f} | {flops / peak:.1%} |",
                   flush=True)
