@@ -215,8 +215,8 @@ def cmd_recommend(args):
     titles = None
     if items is not None and "title" in items.columns and "item_id" in items.columns:
         titles = dict(zip(items["item_id"].astype(int), items["title"]))
-    print(f"history ({len(seq)} items, newest last): "
-          + ", ".join(str(split.item_vocab[i]) for i in seq[-10:]) + (" ..." if len(seq) > 10 else ""))
+    print(f"history ({len(seq)} items, newest last): " + ("... " if len(seq) > 10 else "")
+          + ", ".join(str(split.item_vocab[i]) for i in seq[-10:]))
     print("| rank | item | score |" + (" title |" if titles is not None else ""))
     print("|---|---|---|" + ("---|" if titles is not None else ""))
     for r, (i, s) in enumerate(zip(ids[0], scores[0]), start=1):
