@@ -5,6 +5,7 @@
     rearec-keras recommend RUN_DIR_OR_MODEL (--user ID | --history 1,2,3) [-k 10]
     rearec-keras compare --methods base,erl,prl --seeds 0,1,2
     rearec-keras analyze RUN_DIR
+    rearec-keras tune --learning prl --algorithm random --max-trials 20
 
 `rearec-keras train` with no arguments trains ReaSASRec-PRL (K=2) on the
 bundled MovieLens-100K (leave-one-out), keeps the best epoch on validation
@@ -263,6 +264,35 @@ def cmd_analyze(args):
     return 0
 
 
+def cmd_tune(args):
+    from rearec_keras.tuning import parse_space_flag
+    from rearec_keras.tuning import run_study
+
+    config = _config_from_args(args)
+    overrides = dict(parse_space_flag(text) for text in (args.space or []))
+    if args.oracle or args.tuner_id:
+        # KerasTuner's chief/worker mode reads these when the tuner is made.
+        if not (args.oracle and args.tuner_id):
+            raise UsageError("rearec-keras tune: --oracle and --tuner-id go together")
+        host, sep, port = args.oracle.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UsageError(f"rearec-keras tune: --oracle expects HOST:PORT, got {args.oracle!r}")
+        os.environ.update(KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port,
+                          KERASTUNER_TUNER_ID=args.tuner_id)
+    out_dir = Path(args.out) if args.out else Path("runs") / (
+        f"tune-{config.dataset}-{config.backbone}-{config.learning}-{args.algorithm}")
+    verbose = 0 if args.quiet else 1
+    summary = run_study(config, out_dir, algorithm=args.algorithm, overrides=overrides,
+                        max_trials=args.max_trials, hyperband_factor=args.hyperband_factor,
+                        baseline=not args.no_baseline, overwrite=args.overwrite, verbose=verbose)
+    if summary is None:  # a worker of a distributed study: the chief reports
+        return 0
+    print((out_dir / "summary.md").read_text())
+    for name, path in summary["files"].items():
+        print(f"{name}: {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------
 
 
@@ -310,6 +340,27 @@ def build_parser():
     an.add_argument("--part", choices=("valid", "test"), default="test")
     an.add_argument("--out", help="output directory (default RUN_DIR/analysis)")
     an.set_defaults(func=cmd_analyze)
+
+    tune = sub.add_parser(
+        "tune", help="KerasTuner search over lambda, tau, alpha, K (the paper's grids by default)")
+    tune.add_argument("--algorithm", choices=("grid", "random", "bayesian", "hyperband"),
+                      default="random")
+    tune.add_argument("--space", action="append", metavar="NAME=V1,V2|MIN:MAX[:log|:STEP]",
+                      help="replace one setting's values in the search space (repeatable); "
+                           "NAME=none removes it")
+    tune.add_argument("--max-trials", type=int,
+                      help="trials to run (default: the whole grid; 10 for random/bayesian)")
+    tune.add_argument("--hyperband-factor", type=int, default=3)
+    tune.add_argument("--out", help="study directory (default runs/tune-DATASET-BACKBONE-METHOD-ALGO)")
+    tune.add_argument("--no-baseline", action="store_true",
+                      help="skip training the base config for the gain over the defaults")
+    tune.add_argument("--overwrite", action="store_true", help="start the study afresh")
+    tune.add_argument("--oracle", metavar="HOST:PORT",
+                      help="distributed tuning: address of the chief's oracle")
+    tune.add_argument("--tuner-id", help="distributed tuning: 'chief' or a worker id (tuner0, ...)")
+    tune.add_argument("--quiet", action="store_true")
+    _add_config_flags(tune)
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

@@ -7,6 +7,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import pathlib  # noqa: E402
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -23,3 +25,21 @@ def ml100k():
     from rearec_keras.datasets import load_movielens
 
     return load_movielens("ml-100k", download=False)
+
+
+def write_interactions(path, num_users=60, num_items=30, seed=0):
+    """Synthetic users walking the item ring i1 -> i2 -> ... (a planted
+    sequential pattern), with string ids like a real file."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(num_users):
+        start = int(rng.integers(0, num_items))
+        for t in range(int(rng.integers(6, 15))):
+            rows.append((f"u{u}", f"i{(start + t) % num_items + 1}", 1000 * u + t))
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def interactions(tmp_path_factory):
+    return str(write_interactions(tmp_path_factory.mktemp("data") / "inter.csv"))

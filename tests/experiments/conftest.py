@@ -1,19 +1,4 @@
-import numpy as np
-import pandas as pd
 import pytest
-
-
-def write_interactions(path, num_users=60, num_items=30, seed=0):
-    """Synthetic users walking the item ring i1 -> i2 -> ... (a planted
-    sequential pattern), with string ids like a real file."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for u in range(num_users):
-        start = int(rng.integers(0, num_items))
-        for t in range(int(rng.integers(6, 15))):
-            rows.append((f"u{u}", f"i{(start + t) % num_items + 1}", 1000 * u + t))
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(path, index=False)
-    return path
 
 
 TINY = [
@@ -25,11 +10,6 @@ TINY = [
 @pytest.fixture(scope="session")
 def tiny():
     return list(TINY)
-
-
-@pytest.fixture(scope="session")
-def interactions(tmp_path_factory):
-    return str(write_interactions(tmp_path_factory.mktemp("data") / "inter.csv"))
 
 
 @pytest.fixture(scope="session")

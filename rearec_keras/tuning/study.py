@@ -1,0 +1,399 @@
+"""A tuning study: KerasTuner search, trials table, plots, best model.
+
+`run_study(config, out_dir, ...)` is what `rearec-keras tune` does. The
+study directory holds:
+
+- `study.json`: the base config, algorithm and search space (a re-run with
+  other settings is refused; `max_trials` may grow to extend a study);
+- `kt/`: KerasTuner's project (oracle state and one `trial_*` folder per
+  trial with its best-epoch weights and `worker.json`: which process ran it,
+  how long it took). Re-running the same command continues the study:
+  finished trials are not repeated, a killed trial is run again;
+- `trials.csv`: one row per trial (status, worker, hyperparameters,
+  objective, best epoch, the other validation metrics at that epoch);
+- `sensitivity.png`: the objective against each varied hyperparameter (the
+  paper's Fig. 6);
+- `best/`: `best.keras` (from `get_best_models()`), its `config.json` and
+  `metrics.json` (valid and test, per reasoning step);
+- `defaults/`: a run of the base config with the same budget (optional),
+  and `summary.json` / `summary.md`: best values and the gain over it.
+
+Distributed tuning uses KerasTuner's chief/worker mode: processes started
+with the same arguments and `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`
+and `KERASTUNER_TUNER_ID` (`chief` for the one that holds the oracle,
+`tuner0`, `tuner1`, ... for the workers) share one oracle; the chief writes
+the reports once every trial has ended.
+"""
+
+import json
+import math
+import os
+import time
+import warnings
+from pathlib import Path
+
+from rearec_keras.experiments.config import RunConfig
+from rearec_keras.experiments.runner import RunError
+from rearec_keras.experiments.runner import _log
+from rearec_keras.tuning.search_space import SearchSpace
+from rearec_keras.tuning.search_space import SearchSpaceError
+
+ALGORITHMS = ("grid", "random", "bayesian", "hyperband")
+PROJECT = "kt"
+
+
+# ----------------------------------------------------------------------
+# Tuners.
+
+
+def _tuner_classes():
+    import keras_tuner
+
+    class _Recorded:
+        """Writes `worker.json` (tuner id, process, seconds) into each
+        trial's folder, so a distributed study shows who ran what."""
+
+        def on_trial_begin(self, trial):
+            self._trial_start = time.perf_counter()
+            super().on_trial_begin(trial)
+
+        def on_trial_end(self, trial):
+            record = {
+                "tuner_id": self.tuner_id,
+                "pid": os.getpid(),
+                "seconds": round(time.perf_counter() - self._trial_start, 2),
+            }
+            path = Path(self.get_trial_dir(trial.trial_id)) / "worker.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(record))
+            super().on_trial_end(trial)
+
+    return {
+        "grid": type("GridSearch", (_Recorded, keras_tuner.GridSearch), {}),
+        "random": type("RandomSearch", (_Recorded, keras_tuner.RandomSearch), {}),
+        "bayesian": type("BayesianOptimization", (_Recorded, keras_tuner.BayesianOptimization), {}),
+        "hyperband": type("Hyperband", (_Recorded, keras_tuner.Hyperband), {}),
+    }
+
+
+def make_tuner(hypermodel, algorithm="random", directory="tuning", project_name=PROJECT,
+               max_trials=None, hyperband_factor=3, seed=None, overwrite=False, **kwargs):
+    """A KerasTuner tuner for a `ReaRecHyperModel`.
+
+    Args:
+        hypermodel: a `ReaRecHyperModel`.
+        algorithm: `grid` (every combination, or the first `max_trials`),
+            `random`, `bayesian` (Gaussian process; needs scikit-learn and
+            scipy) or `hyperband` (budget `config.epochs` per model,
+            reduction `hyperband_factor`; `max_trials` does not apply).
+        directory, project_name: where the study lives (re-used unless
+            `overwrite`).
+        max_trials: trials to run; default: the whole grid for `grid`, 10
+            for `random` / `bayesian`.
+        seed: the oracle's seed (default `config.seed`).
+        **kwargs: passed to the KerasTuner class.
+    """
+    if algorithm not in ALGORITHMS:
+        raise SearchSpaceError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    space = hypermodel.search_space
+    config = hypermodel.config
+    seed = config.seed if seed is None else seed
+    if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int)
+                                   or max_trials < 1):
+        raise SearchSpaceError(f"max_trials must be a positive integer, got {max_trials!r}")
+    common = dict(objective=hypermodel.objective, directory=str(directory),
+                  project_name=project_name, overwrite=overwrite, seed=seed, **kwargs)
+    classes = _tuner_classes()
+    if algorithm == "grid":
+        continuous = space.continuous()
+        if continuous:
+            raise SearchSpaceError(
+                f"grid search needs a list of values or a stepped range for every setting; "
+                f"{', '.join(continuous)} is a continuous range (add a step or use random/bayesian)"
+            )
+        return classes["grid"](hypermodel, max_trials=max_trials, **common)
+    if algorithm == "hyperband":
+        if not isinstance(hyperband_factor, int) or isinstance(hyperband_factor, bool) \
+                or hyperband_factor < 2:
+            raise SearchSpaceError(f"hyperband_factor must be an integer >= 2, got {hyperband_factor!r}")
+        if config.epochs < 2:
+            raise SearchSpaceError("hyperband needs epochs >= 2 (its largest budget per model)")
+        return classes["hyperband"](hypermodel, max_epochs=config.epochs,
+                                    factor=hyperband_factor, **common)
+    if algorithm == "bayesian":
+        try:
+            import scipy  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError as e:
+            raise SearchSpaceError(
+                f"bayesian search needs scikit-learn and scipy ({e}); "
+                "pip install scikit-learn scipy"
+            ) from None
+    return classes[algorithm](hypermodel, max_trials=max_trials or 10, **common)
+
+
+# ----------------------------------------------------------------------
+# Reading a finished (or partial) study.
+
+
+def trials_table(tuner):
+    """A pandas DataFrame with one row per trial, best objective first."""
+    import pandas as pd
+
+    objective = tuner.oracle.objective.name
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        row = {"trial_id": trial.trial_id, "status": str(trial.status)}
+        record = Path(tuner.get_trial_dir(trial.trial_id)) / "worker.json"
+        info = json.loads(record.read_text()) if record.exists() else {}
+        row["worker"] = info.get("tuner_id")
+        row["seconds"] = info.get("seconds")
+        for name, value in trial.hyperparameters.values.items():
+            if not name.startswith("tuner/"):
+                row[name] = value
+        score = trial.score
+        row["objective"] = float(score) if score is not None else math.nan
+        row["best_epoch"] = trial.best_step + 1 if trial.best_step is not None and score is not None else None
+        for name in sorted(trial.metrics.metrics):
+            if name == objective or not name.startswith("val_"):
+                continue
+            value = math.nan
+            for observation in trial.metrics.get_history(name):
+                if trial.best_step is not None and observation.step == trial.best_step:
+                    value = float(observation.value[0])
+            row[name] = value
+        if "tuner/epochs" in trial.hyperparameters.values:
+            row["epochs_budget"] = trial.hyperparameters.values["tuner/epochs"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = table.rename(columns={"objective": objective})
+    return table.sort_values(objective, ascending=False, na_position="last").reset_index(drop=True)
+
+
+def plot_sensitivity(table, names, objective, path, title=None):
+    """The paper's Fig. 6: the objective against each hyperparameter in
+    `names` (one panel each). Dots are trials; the line joins, for every
+    value, the best trial that used it; the star is the best trial. Axes
+    are logarithmic where the values span a factor of 10 or more."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    done = table[np.isfinite(table[objective].astype(float))]
+    names = [n for n in names if n in done and done[n].nunique() > 1]
+    if not names:
+        return None
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
+    best = done.iloc[done[objective].astype(float).argmax()]
+    label = objective.replace("val_", "").replace("ndcg", "NDCG").replace("recall", "Recall")
+    for ax, name in zip(axes[0], names):
+        numeric = np.issubdtype(done[name].dtype, np.number)
+        if numeric:
+            x = done[name].astype(float)
+            ax.scatter(x, done[objective], s=14, color="0.6", label="trials")
+            per_value = done.groupby(name)[objective].max().sort_index()
+            ax.plot(per_value.index.astype(float), per_value.values, "o-", color="C0",
+                    label="best per value")
+            ax.plot([float(best[name])], [best[objective]], "*", color="C3", markersize=13,
+                    label="best trial")
+            positive = (x > 0).all()
+            if positive and x.max() / x.min() >= 10:
+                ax.set_xscale("log")
+        else:
+            per_value = done.groupby(name)[objective].max()
+            ax.bar(range(len(per_value)), per_value.values, color="C0")
+            ax.set_xticks(range(len(per_value)), per_value.index)
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"{label} (valid)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------
+# The study.
+
+
+def _check_study_dir(out_dir: Path, record: dict):
+    path = out_dir / "study.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        keys = set(previous) | set(record)
+        diff = sorted(k for k in keys if k != "max_trials" and previous.get(k) != record.get(k))
+        if "config" in diff:
+            old, new = previous.get("config", {}), record.get("config", {})
+            diff.remove("config")
+            diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        if diff:
+            raise RunError(
+                f"study directory {out_dir} holds a study with other settings "
+                f"(differs in {', '.join(diff)}); pass a new --out or --overwrite"
+            )
+
+
+def _is_worker():
+    from keras_tuner.src.distribute import utils as dist_utils
+
+    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+
+
+def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=None,
+              overrides=None, max_trials=None, hyperband_factor=3, baseline=True,
+              overwrite=False, verbose=1, split=None, dataset=None):
+    """Runs (or continues) a tuning study and writes its reports.
+
+    Args:
+        config: the base `RunConfig` (its `learning` picks the paper's grid;
+            `epochs` and `patience` bound every trial).
+        out_dir: the study directory (see the module docstring).
+        algorithm, max_trials, hyperband_factor: see `make_tuner`.
+        search_space, overrides: see `SearchSpace`.
+        baseline: also train the base config with the same budget (in
+            `out_dir/defaults`) and report the gain of the best trial over it.
+        overwrite: start the study afresh.
+        verbose: 0 silent, 1 KerasTuner's trial summaries and epoch lines.
+        split, dataset: optional already prepared data.
+
+    Returns:
+        The summary dict (also in `summary.json`), or None in a worker
+        process of a distributed study (the chief reports).
+    """
+    import shutil
+
+    from rearec_keras.experiments import runner
+    from rearec_keras.tuning.hypermodel import ReaRecHyperModel
+
+    out_dir = Path(out_dir)
+    hypermodel = ReaRecHyperModel(1, config=config, search_space=search_space, overrides=overrides)
+    space = hypermodel.search_space
+    record = {"config": config.to_dict(), "algorithm": algorithm, "search_space": space.to_dict(),
+              "max_trials": max_trials, "hyperband_factor": hyperband_factor}
+    worker = _is_worker()
+    if overwrite and out_dir.exists() and not worker:
+        shutil.rmtree(out_dir)
+    if not worker:
+        _check_study_dir(out_dir, record)
+    if split is None:
+        dataset, split = runner.prepare_data(config, verbose)
+    hypermodel = ReaRecHyperModel(split.num_items, config=config, search_space=space.spec)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not worker:
+        (out_dir / "study.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tuner = make_tuner(hypermodel, algorithm, directory=out_dir, max_trials=max_trials,
+                       hyperband_factor=hyperband_factor)
+    _log(verbose, f"tuning {config.describe()} on {config.dataset}: {algorithm} search over "
+                  f"{', '.join(space.names)}; objective {hypermodel.objective.name} (max); "
+                  f"study directory {out_dir}")
+    tuner.search(split.train, validation_data=split.valid, verbose=2 if verbose else 0)
+    if worker:
+        _log(verbose, f"worker {tuner.tuner_id}: no trials left")
+        return None
+    return write_reports(tuner, hypermodel, split, out_dir, baseline=baseline, verbose=verbose,
+                         dataset=dataset)
+
+
+def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1, dataset=None):
+    """trials.csv, sensitivity.png, best/ and summary.{json,md} of a study."""
+    from rearec_keras.experiments import runner
+
+    out_dir = Path(out_dir)
+    config = hypermodel.config
+    objective = hypermodel.objective.name
+    table = trials_table(tuner)
+    table.to_csv(out_dir / "trials.csv", index=False)
+    completed = table[table[objective].notna()] if not table.empty else table
+    if completed.empty:
+        raise RunError(
+            f"no trial of the study in {out_dir} produced {objective}; see the trial messages "
+            f"in {out_dir / PROJECT}"
+        )
+    plot = plot_sensitivity(table, hypermodel.search_space.varied(), objective,
+                            out_dir / "sensitivity.png", title=config.describe())
+
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    best_config = hypermodel.config.replace(**{
+        k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")
+    })
+    best_dir = out_dir / "best"
+    best_dir.mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        # The checkpoints hold weights only; Keras warns that the (unused)
+        # optimizer state of the rebuilt model is not restored.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model = tuner.get_best_models(1)[0]
+    model.save(best_dir / "best.keras")
+    best_config.save(best_dir / "config.json")
+    best_metrics = {
+        "model": best_config.describe(),
+        "trial_id": best_trial.trial_id,
+        "best_epoch": best_trial.best_step + 1,
+        "valid": runner.step_metrics(model, split.valid, config.ks, config.eval_batch_size),
+        "test": runner.step_metrics(model, split.test, config.ks, config.eval_batch_size),
+    }
+    (best_dir / "metrics.json").write_text(json.dumps(best_metrics, indent=2))
+
+    metric, k = objective.replace("val_", "").split("@")
+    summary = {
+        "model": config.describe(),
+        "objective": objective,
+        "trials": int(len(table)),
+        "completed_trials": int(len(completed)),
+        "best_trial": best_trial.trial_id,
+        "best_values": {n: getattr(best_config, n) for n in hypermodel.search_space.names},
+        "best_valid_objective": float(best_trial.score),
+        "best": {part: best_metrics[part]["final"] for part in ("valid", "test")},
+        "files": {"trials": str(out_dir / "trials.csv"), "best_model": str(best_dir / "best.keras")},
+    }
+    if plot:
+        summary["files"]["sensitivity"] = str(plot)
+    if baseline:
+        _log(verbose, "training the base config with the same budget (baseline)")
+        defaults = runner.train_run(config, out_dir / "defaults", verbose=verbose and 2,
+                                    split=split, dataset=dataset)
+        summary["defaults_values"] = {n: getattr(config, n) for n in hypermodel.search_space.names}
+        summary["defaults"] = {part: defaults[part]["final"] for part in ("valid", "test")}
+        summary["gain_percent"] = {
+            part: {m: _gain(summary["best"][part][m], summary["defaults"][part][m])
+                   for m in summary["best"][part]}
+            for part in ("valid", "test")
+        }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (out_dir / "summary.md").write_text(summary_table(summary, config.ks) + "\n")
+    return summary
+
+
+def _gain(value, reference):
+    return round(100.0 * (value - reference) / reference, 2) if reference else math.nan
+
+
+def summary_table(summary, ks) -> str:
+    """Markdown: best values, then valid/test metrics of best vs defaults."""
+    lines = [f"{summary['model']}: {summary['completed_trials']} of {summary['trials']} trials "
+             f"completed; best trial {summary['best_trial']} "
+             f"({summary['objective']} {summary['best_valid_objective']:.4f})", ""]
+    lines.append("best: " + ", ".join(f"{k}={v}" for k, v in summary["best_values"].items()))
+    if "defaults_values" in summary:
+        lines.append("defaults: " + ", ".join(f"{k}={v}" for k, v in summary["defaults_values"].items()))
+    lines.append("")
+    columns = [f"ndcg@{k}" for k in ks] + [f"recall@{k}" for k in ks]
+    head = ["N@" + c.split("@")[1] if c.startswith("ndcg") else "R@" + c.split("@")[1] for c in columns]
+    lines += ["| config | split | " + " | ".join(head) + " |", "|---" * (len(columns) + 2) + "|"]
+    for name in ("best", "defaults"):
+        for part in ("valid", "test"):
+            if name in summary:
+                row = summary[name][part]
+                lines.append(f"| {name} | {part} | " + " | ".join(f"{row[c]:.4f}" for c in columns) + " |")
+    if "gain_percent" in summary:
+        for part in ("valid", "test"):
+            row = summary["gain_percent"][part]
+            lines.append(f"| gain | {part} | " + " | ".join(f"{row[c]:+.2f}%" for c in columns) + " |")
+    return "\n".join(lines)
