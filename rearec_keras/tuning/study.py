@@ -278,6 +278,9 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
     record = {"config": config.to_dict(), "algorithm": algorithm, "search_space": space.to_dict(),
               "max_trials": max_trials, "hyperband_factor": hyperband_factor}
     worker = _is_worker()
+    if overwrite and os.environ.get("KERASTUNER_ORACLE_IP"):
+        raise RunError("overwrite cannot be used in a distributed study (the processes share "
+                       "the directory); remove it before starting the chief")
     if overwrite and out_dir.exists() and not worker:
         shutil.rmtree(out_dir)
     if not worker:
