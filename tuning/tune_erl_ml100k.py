@@ -9,18 +9,15 @@ the best trial over the default (λ=0.05) trained with the same budget.
 Re-running the same command continues the study.
 """
 
-from _common import parse_args
-from _common import reasoning_steps
+import sys
 
-from rearec_keras.experiments.config import RunConfig
-from rearec_keras.tuning import paper_search_space
-from rearec_keras.tuning import run_study
+from _common import main as tune
 
-args = parse_args(__doc__.split("\n")[0], "erl", default_trials=15)
-config = RunConfig(dataset="ml-100k", backbone="sasrec", learning="erl",
-                   epochs=args.epochs, patience=args.patience)
-space = paper_search_space("erl")  # λ ∈ {0.001, 0.005, 0.01, 0.05, 0.1}, K ∈ {1,2,3}
-space["reasoning_steps"] = reasoning_steps(args.reasoning_steps)
-summary = run_study(config, args.out, algorithm=args.algorithm, search_space=space,
-                    max_trials=args.max_trials or None, baseline=not args.no_baseline)
-print(open(f"{args.out}/summary.md").read())
+
+def main(argv=None):
+    # λ ∈ {0.001, 0.005, 0.01, 0.05, 0.1}, K ∈ {1, 2, 3}.
+    return tune(argv, __doc__.split("\n")[0], "erl", default_trials=15)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

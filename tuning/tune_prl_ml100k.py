@@ -9,18 +9,15 @@ gain of the best trial over the defaults (τ=0.07, α=5) trained with the
 same budget. Re-running the same command continues the study.
 """
 
-from _common import parse_args
-from _common import reasoning_steps
+import sys
 
-from rearec_keras.experiments.config import RunConfig
-from rearec_keras.tuning import paper_search_space
-from rearec_keras.tuning import run_study
+from _common import main as tune
 
-args = parse_args(__doc__.split("\n")[0], "prl", default_trials=20)
-config = RunConfig(dataset="ml-100k", backbone="sasrec", learning="prl",
-                   epochs=args.epochs, patience=args.patience)
-space = paper_search_space("prl")  # τ ∈ {0.05..5}, α ∈ {1..10}, K ∈ {1,2,3}
-space["reasoning_steps"] = reasoning_steps(args.reasoning_steps)
-summary = run_study(config, args.out, algorithm=args.algorithm, search_space=space,
-                    max_trials=args.max_trials or None, baseline=not args.no_baseline)
-print(open(f"{args.out}/summary.md").read())
+
+def main(argv=None):
+    # τ ∈ {0.05, 0.1, 0.5, 1, 2, 5}, α ∈ {1, 1.2, 1.5, 2, 5, 10}, K ∈ {1, 2, 3}.
+    return tune(argv, __doc__.split("\n")[0], "prl", default_trials=20)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -24,18 +24,6 @@ def test_data_and_evaluation_example(monkeypatch, capsys):
     assert "Markov   test" in out and "MostPop  test" in out
 
 
-def _tiny_table(path):
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
-    rows = [(f"u{u}", f"i{(s + t) % 30 + 1}", 1000 * u + t)
-            for u in range(50) for s in [int(rng.integers(0, 30))]
-            for t in range(int(rng.integers(6, 12)))]
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(path, index=False)
-    return str(path)
-
-
 def test_custom_backbone_gru_example(capsys):
     module = runpy.run_path(str(EXAMPLES / "custom_backbone_gru.py"))
     results = module["main"](["--epochs", "1", "--max-train-examples", "512", "--hidden-dim", "16"])
@@ -44,19 +32,19 @@ def test_custom_backbone_gru_example(capsys):
     assert "ReaGRU4Rec test" in capsys.readouterr().out
 
 
-def test_compare_methods_example(tmp_path, capsys):
+def test_compare_methods_example(tmp_path, capsys, interactions):
     module = runpy.run_path(str(EXAMPLES / "compare_methods.py"))
-    table = module["main"](["--dataset", "table", "--data-path", _tiny_table(tmp_path / "t.csv"),
+    table = module["main"](["--dataset", "table", "--data-path", interactions,
                             "--seeds", "0", "--epochs", "1", "--hidden-dim", "16",
                             "--max-length", "10", "--out", str(tmp_path / "cmp")])
     assert "| SASRec |" in table and "| SASRec+PRL (K=2) |" in table
     assert (tmp_path / "cmp" / "compare.csv").exists()
 
 
-def test_analyses_example(tmp_path):
+def test_analyses_example(tmp_path, interactions):
     module = runpy.run_path(str(EXAMPLES / "analyses.py"))
     results, files = module["main"](["--dataset", "table", "--data-path",
-                                     _tiny_table(tmp_path / "t.csv"), "--epochs", "1",
+                                     interactions, "--epochs", "1",
                                      "--hidden-dim", "16", "--max-length", "10",
                                      "--run-dir", str(tmp_path / "run")])
     assert len(files) == 5 and all(p.exists() for p in files.values())
