@@ -15,8 +15,9 @@ study directory holds:
   paper's Fig. 6);
 - `best/`: `best.keras` (from `get_best_models()`), its `config.json` and
   `metrics.json` (valid and test, per reasoning step);
-- `defaults/`: a run of the base config with the same budget (optional),
-  and `summary.json` / `summary.md`: best values and the gain over it.
+- `defaults/`: a run of the base config with the same budget (optional; a
+  trial with exactly the default values stands in for it when there is
+  one), and `summary.json` / `summary.md`: best values and the gain over it.
 
 Distributed tuning uses KerasTuner's chief/worker mode: processes started
 with the same arguments and `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`
@@ -257,8 +258,10 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
         out_dir: the study directory (see the module docstring).
         algorithm, max_trials, hyperband_factor: see `make_tuner`.
         search_space, overrides: see `SearchSpace`.
-        baseline: also train the base config with the same budget (in
-            `out_dir/defaults`) and report the gain of the best trial over it.
+        baseline: report the gain of the best trial over the base config
+            with the same budget: True reuses a trial with exactly the default
+            values when the study ran one, else trains the config in
+            `out_dir/defaults`; "train" always trains it; False skips it.
         overwrite: start the study afresh.
         verbose: 0 silent, 1 KerasTuner's trial summaries and epoch lines.
         split, dataset: optional already prepared data.
@@ -359,11 +362,10 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
     if plot:
         summary["files"]["sensitivity"] = str(plot)
     if baseline:
-        _log(verbose, "training the base config with the same budget (baseline)")
-        defaults = runner.train_run(config, out_dir / "defaults", verbose=verbose and 2,
-                                    split=split, dataset=dataset)
+        defaults, source = _baseline(tuner, hypermodel, split, out_dir, baseline, verbose, dataset)
         summary["defaults_values"] = {n: getattr(config, n) for n in hypermodel.search_space.names}
-        summary["defaults"] = {part: defaults[part]["final"] for part in ("valid", "test")}
+        summary["defaults_source"] = source
+        summary["defaults"] = defaults
         summary["gain_percent"] = {
             part: {m: _gain(summary["best"][part][m], summary["defaults"][part][m])
                    for m in summary["best"][part]}
@@ -372,6 +374,34 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (out_dir / "summary.md").write_text(summary_table(summary, config.ks) + "\n")
     return summary
+
+
+def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset):
+    """Valid/test metrics of the base config with the trials' budget, and
+    where they come from. A completed full-budget trial with exactly the
+    default values is the same model (same seed, same data order), so it is
+    reused unless `mode == "train"`; otherwise the config is trained in
+    `out_dir/defaults` (a resumable run)."""
+    from rearec_keras.experiments import runner
+
+    config = hypermodel.config
+    names = hypermodel.search_space.names
+    if mode != "train":
+        for trial in tuner.oracle.trials.values():
+            values = trial.hyperparameters.values
+            if (trial.score is not None and "tuner/epochs" not in values
+                    and all(values.get(n) == getattr(config, n) for n in names)):
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Skipping variable loading")
+                    model = tuner.load_model(trial)
+                metrics = {part: runner.step_metrics(model, getattr(split, part), config.ks,
+                                                     config.eval_batch_size)["final"]
+                           for part in ("valid", "test")}
+                return metrics, f"trial {trial.trial_id}"
+    _log(verbose, "training the base config with the same budget (baseline)")
+    run = runner.train_run(config, out_dir / "defaults", verbose=verbose and 2, split=split,
+                           dataset=dataset)
+    return {part: run[part]["final"] for part in ("valid", "test")}, "defaults/"
 
 
 def _gain(value, reference):
@@ -385,7 +415,8 @@ def summary_table(summary, ks) -> str:
              f"({summary['objective']} {summary['best_valid_objective']:.4f})", ""]
     lines.append("best: " + ", ".join(f"{k}={v}" for k, v in summary["best_values"].items()))
     if "defaults_values" in summary:
-        lines.append("defaults: " + ", ".join(f"{k}={v}" for k, v in summary["defaults_values"].items()))
+        lines.append("defaults: " + ", ".join(f"{k}={v}" for k, v in summary["defaults_values"].items())
+                     + f" (from {summary['defaults_source']})")
     lines.append("")
     columns = [f"ndcg@{k}" for k in ks] + [f"recall@{k}" for k in ks]
     head = ["N@" + c.split("@")[1] if c.startswith("ndcg") else "R@" + c.split("@")[1] for c in columns]

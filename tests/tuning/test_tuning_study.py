@@ -118,14 +118,34 @@ def test_defaults_baseline_equals_the_trial_with_the_default_values(tmp_path, ti
     # The only candidate is the config's own value: the trial and the
     # baseline run train the same model from the same seed.
     out = tmp_path / "same"
-    summary = run_study(tiny_config, out, algorithm="grid",
-                        search_space={"kl_weight": [tiny_config.kl_weight], "reasoning_steps": [2]},
-                        baseline=True, verbose=0, split=tiny_split)
+    space = {"kl_weight": [tiny_config.kl_weight], "reasoning_steps": [2]}
+    summary = run_study(tiny_config, out, algorithm="grid", search_space=space,
+                        baseline="train", verbose=0, split=tiny_split)
+    assert summary["defaults_source"] == "defaults/"
     assert summary["defaults"]["valid"]["ndcg@20"] == pytest.approx(
         summary["best"]["valid"]["ndcg@20"], abs=1e-6)
     assert summary["gain_percent"]["test"]["ndcg@20"] == pytest.approx(0.0, abs=1e-3)
     assert (out / "defaults" / "metrics.json").exists()
     assert "| gain | test |" in (out / "summary.md").read_text()
+    # By default that trial stands in for the baseline: nothing is trained.
+    reused = run_study(tiny_config, tmp_path / "reuse", algorithm="grid", search_space=space,
+                       verbose=0, split=tiny_split)
+    assert reused["defaults_source"].startswith("trial ")
+    assert not (tmp_path / "reuse" / "defaults").exists()
+    assert reused["defaults"] == summary["defaults"]
+
+
+def test_gain_over_trained_defaults(tmp_path, tiny_config, tiny_split):
+    # The default learning rate (1e-3) is not a candidate: the baseline is
+    # trained, and the gain is the relative difference of the two.
+    summary = run_study(tiny_config, tmp_path / "g", algorithm="grid",
+                        search_space={"learning_rate": [2e-2], "reasoning_steps": [2]},
+                        verbose=0, split=tiny_split)
+    assert summary["defaults_source"] == "defaults/"
+    best, defaults = summary["best"]["test"], summary["defaults"]["test"]
+    assert best["ndcg@20"] != defaults["ndcg@20"]
+    assert summary["gain_percent"]["test"]["ndcg@20"] == pytest.approx(
+        100 * (best["ndcg@20"] - defaults["ndcg@20"]) / defaults["ndcg@20"], abs=0.01)
 
 
 @pytest.mark.parametrize("algorithm", ["random", "bayesian", "hyperband"])
