@@ -204,6 +204,8 @@ def plot_sensitivity(table, names, objective, path, title=None):
             positive = (x > 0).all()
             if positive and x.max() / x.min() >= 10:
                 ax.set_xscale("log")
+            elif np.issubdtype(done[name].dtype, np.integer):
+                ax.set_xticks(sorted(done[name].unique()))
         else:
             per_value = done.groupby(name)[objective].max()
             ax.bar(range(len(per_value)), per_value.values, color="C0")
@@ -322,8 +324,10 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
             f"no trial of the study in {out_dir} produced {objective}; see the trial messages "
             f"in {out_dir / PROJECT}"
         )
+    name = config.describe().split(" (")[0]  # without K: K may be one of the settings
     plot = plot_sensitivity(table, hypermodel.search_space.varied(), objective,
-                            out_dir / "sensitivity.png", title=config.describe())
+                            out_dir / "sensitivity.png",
+                            title=f"{name} on {config.dataset}: {len(completed)} trials")
 
     best_trial = tuner.oracle.get_best_trials(1)[0]
     best_config = hypermodel.config.replace(**{
