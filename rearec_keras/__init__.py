@@ -16,13 +16,16 @@ Submodules:
     models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`.
     experiments: run configs, reproducible run directories, comparisons
         and the paper's analyses (what the `rearec-keras` command uses).
+    tuning: KerasTuner hypermodels and studies over λ, τ, α and K.
 """
 
 import importlib
 
 from rearec_keras.version import __version__
 
-_SUBMODULES = ("data", "datasets", "evaluation", "experiments", "layers", "losses", "models")
+_SUBMODULES = (
+    "data", "datasets", "evaluation", "experiments", "layers", "losses", "models", "tuning",
+)
 
 # Public name -> module that defines it.
 _LAZY = {
@@ -36,6 +39,8 @@ _LAZY = {
     "ReaBERT4Rec": "rearec_keras.models",
     "SASRec": "rearec_keras.models",
     "BERT4Rec": "rearec_keras.models",
+    "ReaSASRecHyperModel": "rearec_keras.tuning",
+    "ReaBERT4RecHyperModel": "rearec_keras.tuning",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_LAZY]

@@ -35,6 +35,7 @@ def test_lazy_public_names():
     assert callable(rearec_keras.evaluate)
     assert rearec_keras.evaluate is rearec_keras.evaluation.evaluate
     assert "RankingEvaluationCallback" in dir(rearec_keras)
+    assert rearec_keras.ReaSASRecHyperModel is rearec_keras.tuning.ReaSASRecHyperModel
     try:
         rearec_keras.not_a_thing
     except AttributeError as e:
