@@ -36,7 +36,6 @@ from pathlib import Path
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.runner import RunError
 from rearec_keras.experiments.runner import _log
-from rearec_keras.tuning.search_space import SearchSpace
 from rearec_keras.tuning.search_space import SearchSpaceError
 
 ALGORITHMS = ("grid", "random", "bayesian", "hyperband")
