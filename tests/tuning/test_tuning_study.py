@@ -225,3 +225,29 @@ def test_summary_gain_is_relative_percent():
     assert study_module._gain(0.11, 0.10) == pytest.approx(10.0)
     assert study_module._gain(0.09, 0.10) == pytest.approx(-10.0)
     assert np.isnan(study_module._gain(0.1, 0.0))
+
+
+EPOCHS_SEEN = []
+
+
+class _RecordEpochs(keras.callbacks.Callback):
+    # KerasTuner deep-copies search callbacks per trial: record in a global.
+    def on_epoch_end(self, epoch, logs=None):
+        EPOCHS_SEEN.append((epoch, logs["val_ndcg@20"]))
+
+
+def test_early_stopping_inside_a_trial(tmp_path, tiny_config, tiny_split):
+    # A learning rate too small to move float32 weights: the objective
+    # never improves after epoch 1, so patience 1 ends the trial after
+    # epoch 2 of the 5 allowed.
+    config = tiny_config.replace(epochs=5, patience=1)
+    hypermodel = ReaSASRecHyperModel(tiny_split.num_items, config=config,
+                                     search_space={"learning_rate": [1e-12], "reasoning_steps": [1]})
+    tuner = make_tuner(hypermodel, "grid", directory=tmp_path)
+    EPOCHS_SEEN.clear()
+    tuner.search(tiny_split.train, validation_data=tiny_split.valid, verbose=0,
+                 callbacks=[_RecordEpochs()])
+    assert [epoch for epoch, _ in EPOCHS_SEEN] == [0, 1]
+    assert EPOCHS_SEEN[0][1] == EPOCHS_SEEN[1][1]
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.score == pytest.approx(EPOCHS_SEEN[0][1])
