@@ -34,14 +34,17 @@ def main(argv=None):
     parser.add_argument("--max-length", type=int, default=50)
     args = parser.parse_args(argv)
 
-    if not os.path.exists(os.path.join(args.run_dir, "metrics.json")):
+    if os.path.exists(os.path.join(args.run_dir, "metrics.json")):  # analyse a finished run
+        config, model = load_run(args.run_dir)
+        _, split = prepare_data(config)
+    else:
         config = RunConfig(
             dataset=args.dataset, data_path=args.data_path, learning=args.learning,
             epochs=args.epochs, hidden_dim=args.hidden_dim, max_length=args.max_length,
         )
-        train_run(config, args.run_dir, verbose=1)
-    config, model = load_run(args.run_dir)
-    _, split = prepare_data(config)
+        dataset, split = prepare_data(config)
+        train_run(config, args.run_dir, verbose=1, split=split, dataset=dataset)
+        _, model = load_run(args.run_dir)
     results, files = analyze(model, split, os.path.join(args.run_dir, "analysis"),
                              title=config.describe())
     for row in results["performance"]:

@@ -246,8 +246,7 @@ def cmd_analyze(args):
     config, model = runner.load_run(args.run)
     if config is None:
         raise UsageError("analyze needs a run directory (with config.json), not a model file")
-    _, split = runner.prepare_data(config, verbose=0)
-    runner.check_catalog(model, split)
+    _, split = _data_for(config, args, model)
     out_dir = Path(args.out) if args.out else Path(args.run) / "analysis"
     results, files = analyze(model, split, out_dir, part=args.part, ks=config.ks,
                              k=max(config.ks), batch_size=config.eval_batch_size,

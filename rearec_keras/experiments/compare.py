@@ -9,6 +9,8 @@ import numpy as np
 
 from rearec_keras.experiments.config import LEARNING
 from rearec_keras.experiments.config import ConfigError
+from rearec_keras.experiments.runner import metric_columns
+from rearec_keras.experiments.runner import prepare_data
 from rearec_keras.experiments.runner import train_run
 
 
@@ -26,16 +28,20 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
         raise ConfigError("compare needs at least one method and one seed")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ks = base_config.ks
-    keys = [f"ndcg@{k}" for k in ks] + [f"recall@{k}" for k in ks]
+    columns = metric_columns(base_config.ks)
+    keys = [key for key, _ in columns]
     results = {}
+    data = None  # (dataset, split): the same for every method and seed
     for method in methods:
         for seed in seeds:
             config = base_config.replace(learning=method, seed=int(seed))
             run_dir = out_dir / f"{method}-seed{seed}"
             if verbose:
                 print(f"== {config.describe()} seed {seed} -> {run_dir}", flush=True)
-            metrics = train_run(config, run_dir, verbose=verbose)
+            if data is None and not (run_dir / "metrics.json").exists():
+                data = prepare_data(base_config, verbose)
+            dataset, split = data or (None, None)
+            metrics = train_run(config, run_dir, verbose=verbose, split=split, dataset=dataset)
             results[method, seed] = metrics["test"]["final"]
     rows, csv_rows = [], []
     reference = {k: np.mean([results[methods[0], s][k] for s in seeds]) for k in keys}
@@ -55,7 +61,7 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
                              "gain_vs_first": mean / reference[k] - 1 if reference[k] else None,
                              **{f"seed{s}": results[method, s][k] for s in seeds}})
         rows.append([name] + cells)
-    header = ["model"] + [k.replace("ndcg", "N").replace("recall", "R") for k in keys]
+    header = ["model"] + [label for _, label in columns]
     table = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
     table += "\n".join("| " + " | ".join(r) + " |" for r in rows)
     table = (f"test metrics, mean ± std over seeds {', '.join(map(str, seeds))} "

@@ -214,12 +214,14 @@ class RunConfig:
     def save(self, path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
-    def describe(self) -> str:
-        """Short model name, e.g. `SASRec+PRL (K=2)` or `BERT4Rec`."""
+    def describe(self, steps=True) -> str:
+        """Short model name, e.g. `SASRec+PRL (K=2)` or `BERT4Rec`; with
+        `steps=False` without K (`SASRec+PRL`)."""
         name = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}[self.backbone]
         if self.learning == "base":
             return name
-        return f"{name}+{self.learning.upper()} (K={self.reasoning_steps})"
+        name = f"{name}+{self.learning.upper()}"
+        return f"{name} (K={self.reasoning_steps})" if steps else name
 
 
 def scalar_type(name):
@@ -289,7 +291,8 @@ def load_config(path=None, **overrides) -> RunConfig:
 # be >= 0.0. Received: kl_weight=-1.0").
 
 
-def _checked(check, *args, **kwargs):
+def config_check(check, *args, **kwargs):
+    """Runs a `utils.validation` check, reporting its error as `ConfigError`."""
     try:
         return check(*args, **kwargs)
     except ValueError as e:
@@ -297,13 +300,13 @@ def _checked(check, *args, **kwargs):
 
 
 def _choice(key, value, choices):
-    return _checked(check_choice, key, value, choices)
+    return config_check(check_choice, key, value, choices)
 
 
 def _int(key, value, low):
-    return _checked(check_int, key, value, low)
+    return config_check(check_int, key, value, low)
 
 
 def _float(key, value, low=None, high=None, low_open=False, high_open=False):
-    return _checked(check_float, key, value, low, exclusive_minimum=low_open,
+    return config_check(check_float, key, value, low, exclusive_minimum=low_open,
                     maximum=high, exclusive_maximum=high_open)

@@ -18,7 +18,6 @@ Re-running on a directory whose training was killed resumes from the last
 finished epoch; a finished run is not trained again.
 """
 
-import dataclasses
 import json
 import math
 import sys
@@ -94,18 +93,8 @@ def prepare_data(config: RunConfig, verbose=0):
 
 
 def data_statistics(dataset, split) -> dict:
-    stats = {"dataset": dataset.statistics(), "split": split.statistics()}
-    return json.loads(json.dumps(stats, default=_json_default))
-
-
-def _json_default(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (set, tuple)):
-        return list(value)
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    return str(value)
+    """`data.json`: both `statistics()` are JSON-ready dicts."""
+    return {"dataset": dataset.statistics(), "split": split.statistics()}
 
 
 # ----------------------------------------------------------------------
@@ -127,11 +116,41 @@ def build_model(config: RunConfig, num_items: int):
     return model
 
 
-def check_catalog(model, split, where="the model"):
+def compiled_model(config: RunConfig, num_items: int):
+    """`build_model`, compiled with Adam at `config.learning_rate`."""
+    import keras
+
+    model = build_model(config, num_items)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    return model
+
+
+def training_dataset(config: RunConfig, part):
+    """The training `SplitPart` batched and shuffled as the config says
+    (fit it with `shuffle=False`: the dataset shuffles itself)."""
+    return part.as_dataset(config.batch_size, shuffle=True, seed=config.seed)
+
+
+def monitor_name(config: RunConfig) -> str:
+    """The epoch-log key of the validation metric selecting the best epoch,
+    e.g. `val_ndcg@20`."""
+    metric, k = parse_metric(config.monitor)
+    return f"val_{metric}@{k}"
+
+
+def validation_callback(config: RunConfig, part):
+    """Full-ranking evaluation of `part` after every epoch (puts
+    `monitor_name(config)` and the other `val_` metrics into the logs)."""
+    from rearec_keras.evaluation import RankingEvaluationCallback
+
+    return RankingEvaluationCallback(part, ks=config.ks, batch_size=config.eval_batch_size)
+
+
+def check_catalog(model, split):
     """Raises `RunError` if a model's catalog differs from the data's."""
     if model.num_items != split.num_items:
         raise RunError(
-            f"{where} scores {model.num_items:,} items but the data has {split.num_items:,}; "
+            f"the model scores {model.num_items:,} items but the data has {split.num_items:,}; "
             "use the dataset and preprocessing the model was trained on"
         )
 
@@ -167,20 +186,18 @@ def _tracker_class():
     class RunTracker(keras.callbacks.Callback):
         """Early stopping + best-model checkpoint whose state survives a kill.
 
-        After every epoch: if `logs[monitor]` improved (by more than
-        `min_delta`), saves the model to `best_path`; stops training after
+        After every epoch: if `logs[monitor]` improved, saves the model to `best_path`; stops training after
         `patience` epochs without improvement; writes its state to
         `state_path` so a resumed run continues the same count. Must come
         after the callback that puts `monitor` into the logs.
         """
 
-        def __init__(self, monitor, patience, best_path, state_path, min_delta=0.0):
+        def __init__(self, monitor, patience, best_path, state_path):
             super().__init__()
             self.monitor = monitor
             self.patience = patience
             self.best_path = Path(best_path)
             self.state_path = Path(state_path)
-            self.min_delta = min_delta
             self.state = {
                 "best_value": None, "best_epoch": None, "wait": 0,
                 "epochs_done": 0, "stopped_early": False, "finished": False,
@@ -205,7 +222,7 @@ def _tracker_class():
             # An epoch already counted (killed between this callback and the
             # backup, then re-run) does not count twice.
             repeated = epoch + 1 <= self.state["epochs_done"]
-            if math.isfinite(value) and (best is None or value > best + self.min_delta):
+            if math.isfinite(value) and (best is None or value > best):
                 # Written aside, then renamed: a kill mid-save never leaves a
                 # corrupt best.keras.
                 partial = self.best_path.with_name("partial-" + self.best_path.name)
@@ -247,12 +264,25 @@ def _epoch_times_class():
 # The run.
 
 
+def settings_diff(previous: dict, current: dict, ignore=(), nested=()) -> list:
+    """Sorted keys whose values differ between two settings dicts, except
+    `ignore`; the keys in `nested` hold dicts compared key by key."""
+    diff = []
+    for key in set(previous) | set(current):
+        old, new = previous.get(key), current.get(key)
+        if key in ignore or old == new:
+            continue
+        if key in nested and isinstance(old, dict) and isinstance(new, dict):
+            diff += settings_diff(old, new)
+        else:
+            diff.append(key)
+    return sorted(diff)
+
+
 def _check_run_dir(config: RunConfig, run_dir: Path):
     saved = run_dir / "config.json"
     if saved.exists():
-        previous = json.loads(saved.read_text())
-        current = config.to_dict()
-        diff = sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+        diff = settings_diff(json.loads(saved.read_text()), config.to_dict())
         if diff:
             raise RunError(
                 f"run directory {run_dir} holds a run with another config "
@@ -275,8 +305,6 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     """
     import keras
 
-    from rearec_keras.evaluation import RankingEvaluationCallback
-
     run_dir = Path(run_dir)
     resumed = _check_run_dir(config, run_dir)
     metrics_path = run_dir / "metrics.json"
@@ -292,8 +320,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     if dataset is not None:
         (run_dir / "data.json").write_text(json.dumps(data_statistics(dataset, split), indent=2))
 
-    monitor_metric, monitor_k = parse_metric(config.monitor)
-    monitor = f"val_{monitor_metric}@{monitor_k}"
+    monitor = monitor_name(config)
     best_path = run_dir / "best.keras"
     state_path = run_dir / "state.json"
     tracker = _tracker_class()(monitor, config.patience, best_path, state_path)
@@ -301,12 +328,9 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     if not tracker.state["finished"]:
         if tracker.state["epochs_done"]:
             _log(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
-        model = build_model(config, split.num_items)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        model = compiled_model(config, split.num_items)
         callbacks = [
-            RankingEvaluationCallback(
-                split.valid, ks=config.ks, batch_size=config.eval_batch_size,
-            ),
+            validation_callback(config, split.valid),
             _epoch_times_class()(),
             tracker,
             keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
@@ -317,7 +341,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         ]
         fit_verbose = verbose if verbose != 1 or sys.stdout.isatty() else 2
         model.fit(
-            split.train.as_dataset(config.batch_size, shuffle=True, seed=config.seed),
+            training_dataset(config, split.train),
             epochs=config.epochs,
             callbacks=callbacks,
             shuffle=False,
@@ -377,12 +401,18 @@ def load_run(run_dir_or_model):
 # Tables.
 
 
+def metric_columns(ks) -> list:
+    """`[(metric key, table header)]` of the tables: NDCG then Recall at
+    each cut-off, e.g. `("ndcg@10", "N@10")`."""
+    return [(f"ndcg@{k}", f"N@{k}") for k in ks] + [(f"recall@{k}", f"R@{k}") for k in ks]
+
+
 def results_table(metrics: dict, ks) -> str:
     """A small markdown table: one row per part (valid, test) present in
     `metrics`, NDCG and Recall at `ks` as columns; then the test (or only)
     part's NDCG at the largest cut-off ranking with each reasoning state."""
     parts = [p for p in ("valid", "test") if p in metrics]
-    columns = [(f"ndcg@{k}", f"N@{k}") for k in ks] + [(f"recall@{k}", f"R@{k}") for k in ks]
+    columns = metric_columns(ks)
     lines = ["| split | " + " | ".join(c[1] for c in columns) + " |",
              "|---" * (len(columns) + 1) + "|"]
     for part in parts:

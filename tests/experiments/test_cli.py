@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rearec_keras.cli import main
@@ -72,7 +73,7 @@ def test_stored_step_metrics_match_the_evaluator(trained_run):
     assert stored["final"] == pytest.approx(rearec_keras.evaluate(model, split.test, ks=(10, 20)), abs=1e-6)
 
 
-def test_evaluate_recommend_analyze(trained_run, capsys):
+def test_evaluate_recommend_analyze(trained_run, interactions, capsys):
     assert main(["evaluate", str(trained_run), "--json", str(trained_run / "eval.json")]) == 0
     out = capsys.readouterr().out
     assert "| test |" in out and "r_2" in out
@@ -83,6 +84,9 @@ def test_evaluate_recommend_analyze(trained_run, capsys):
     assert main(["recommend", str(trained_run), "--user", "u3", "-k", "5", "--exclude-seen"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "rank" not in line]
     assert len(lines) == 5
+    recommended = {line.split("|")[2].strip() for line in lines}
+    seen = set(pd.read_csv(interactions).query("user_id == 'u3'")["item_id"])
+    assert len(recommended) == 5 and not recommended & seen
     assert main(["recommend", str(trained_run), "--history", "i1,i2,i3", "--raw-ids", "-k", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n| ") == 4  # header + 3 rows
@@ -114,11 +118,14 @@ def test_compare_table(tmp_path, interactions, tiny, capsys):
                  "--methods", "base,erl", "--seeds", "0,1", "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "| SASRec |" in out and "| SASRec+ERL (K=2) |" in out and "±" in out
-    results = json.loads((tmp_path / "compare.json").read_text())
-    base = np.mean([results[f"base-seed{s}"]["ndcg@20"] for s in (0, 1)])
-    erl = np.mean([results[f"erl-seed{s}"]["ndcg@20"] for s in (0, 1)])
-    assert f"{erl:.4f} ±" in out
-    assert f"({100 * (erl / base - 1):+.1f}%)" in out
+    # From each run's own test metrics: mean, sample std (ddof 1), gain.
+    def test_ndcg(run):
+        return json.loads((tmp_path / run / "metrics.json").read_text())["test"]["final"]["ndcg@20"]
+
+    base = np.mean([test_ndcg(f"base-seed{s}") for s in (0, 1)])
+    erl = [test_ndcg(f"erl-seed{s}") for s in (0, 1)]
+    assert f"{np.mean(erl):.4f} ± {np.std(erl, ddof=1):.4f}" in out
+    assert f"({100 * (np.mean(erl) / base - 1):+.1f}%)" in out
 
 
 def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
