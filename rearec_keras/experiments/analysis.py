@@ -45,10 +45,12 @@ def rank_targets(model, part, batch_size=512):
         t = targets[i : i + batch_size]
         batch_states = model.reasoning_states(histories[i : i + batch_size], batch_size=batch_size)
         scores = model.scores_from_states(batch_states, pooling="each")  # [b, K+1, N+1]
-        per_step.append(
-            np.stack([np.asarray(target_ranks(scores[:, s], t)) for s in range(scores.shape[1])])
-        )
-        final.append(np.asarray(target_ranks(model.scores_from_states(batch_states), t)))
+        ranks = np.stack([np.asarray(target_ranks(scores[:, s], t)) for s in range(scores.shape[1])])
+        per_step.append(ranks)
+        if model.inference_pooling == "last":  # the model's output is r_K's ranking
+            final.append(ranks[-1])
+        else:
+            final.append(np.asarray(target_ranks(model.scores_from_states(batch_states), t)))
         states.append(batch_states)
     return np.concatenate(per_step, axis=1), np.concatenate(final), np.concatenate(states)
 

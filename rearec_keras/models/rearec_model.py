@@ -35,9 +35,13 @@ from rearec_keras.losses import MultiStepCrossEntropy
 from rearec_keras.losses import ReasoningContrastiveLoss
 from rearec_keras.losses import progressive_temperature_values
 from rearec_keras.utils.padding import mask_padding_column
+from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 from rearec_keras.utils.validation import check_rate
+
+# `pooling` of `score` (None: the learning method's own).
+POOLINGS = (None, "mean", "last")
 
 LEARNING_METHODS = ("erl", "prl", "rpe", "naive")
 LOSS_VARIANTS = ("code", "paper")
@@ -285,9 +289,15 @@ class ReaRecModel(keras.Model):
         """Raw tied scores `vectors · Eᵀ` (float32), padding column masked."""
         return mask_padding_column(ops.cast(self.item_embedding(vectors, reverse=True), "float32"))
 
+    @property
+    def inference_pooling(self) -> str:
+        """How inference combines the states: `"mean"` for ERL (K+1 terms,
+        spec §4), `"last"` otherwise."""
+        return "mean" if self.learning == "erl" else "last"
+
     def _pool(self, states):
-        if self.learning == "erl":
-            return ops.mean(states, axis=1)  # K+1 terms (spec §4)
+        if self.inference_pooling == "mean":
+            return ops.mean(states, axis=1)
         return states[:, -1]
 
     def build(self, input_shape=None):
@@ -446,7 +456,7 @@ class ReaRecModel(keras.Model):
     def step_scores(self, histories, steps=None, batch_size=256) -> np.ndarray:
         """Scores of every reasoning step, `[n, steps + 1, num_items + 1]`."""
         states = self.reasoning_states(histories, steps=steps, batch_size=batch_size)
-        return self.scores_from_states(states, pooling="each")
+        return self.scores_from_states(states, pooling="each", batch_size=batch_size)
 
     def score(self, histories, steps=None, pooling=None, batch_size=256) -> np.ndarray:
         """Scores `[n, num_items + 1]` with `steps` reasoning steps.
@@ -462,10 +472,12 @@ class ReaRecModel(keras.Model):
         )
 
     def _score(self, arr, steps, pooling, batch_size):
-        _check_pooling(pooling)  # before the encoder runs
-        return self.scores_from_states(self._reasoning_states(arr, steps, batch_size), pooling)
+        check_choice("pooling", pooling, POOLINGS)  # before the encoder runs
+        return self.scores_from_states(
+            self._reasoning_states(arr, steps, batch_size), pooling, batch_size
+        )
 
-    def scores_from_states(self, states, pooling=None) -> np.ndarray:
+    def scores_from_states(self, states, pooling=None, batch_size=None) -> np.ndarray:
         """Catalog scores from reasoning states `[n, S, d]`.
 
         Scores several views of one encoder pass, e.g. every step and the
@@ -475,15 +487,20 @@ class ReaRecModel(keras.Model):
             states: `[n, S, d]`, e.g. from `reasoning_states`.
             pooling: `"each"`: one score row per state, `[n, S, N + 1]`;
                 `"mean"` / `"last"`: scores of the mean / last state,
-                `[n, N + 1]`; None: the learning method's own (`"mean"` for
-                ERL, else `"last"`).
+                `[n, N + 1]`; None: `inference_pooling` (the learning
+                method's own).
+            batch_size: rows scored at a time (None: all at once).
         """
-        _check_pooling(pooling, allow_each=True)
+        check_choice("pooling", pooling, POOLINGS + ("each",))
         states = np.asarray(states)
         if pooling != "each":
-            pooling = pooling or ("mean" if self.learning == "erl" else "last")
+            pooling = pooling or self.inference_pooling
             states = states.mean(axis=1) if pooling == "mean" else states[:, -1]
-        return keras.ops.convert_to_numpy(self._logits(states) / self.base_temperature)
+        size = batch_size or max(len(states), 1)
+        return np.concatenate([
+            keras.ops.convert_to_numpy(self._logits(states[i : i + size]) / self.base_temperature)
+            for i in range(0, max(len(states), 1), size)
+        ])
 
     def recommend(self, histories, k=10, exclude_history=False, steps=None, batch_size=256):
         """Top-k item ids and scores per history.
@@ -544,12 +561,6 @@ class ReaRecModel(keras.Model):
             }
         )
         return config
-
-
-def _check_pooling(pooling, allow_each=False):
-    allowed = (None, "mean", "last") + (("each",) if allow_each else ())
-    if pooling not in allowed:
-        raise ValueError(f"pooling must be one of {allowed}, got {pooling!r}.")
 
 
 class ReasoningNoiseSchedule(keras.callbacks.Callback):
