@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from rearec_keras.experiments.runner import RunError
+from rearec_keras.utils.validation import check_int
 
 
 def free_port() -> int:
@@ -34,8 +35,7 @@ def launch_local(tune_args, out_dir, num_workers=2, port=None, timeout=None, pol
     `RunError` with the end of the first failing log otherwise, after
     stopping the others.
     """
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
+    check_int("num_workers", num_workers, 1)
     out_dir = Path(out_dir)
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,12 @@
 import keras
 import keras_tuner
 
+from rearec_keras.experiments import runner
 from rearec_keras.experiments.config import RunConfig
-from rearec_keras.experiments.config import parse_metric
+from rearec_keras.experiments.config import config_check
 from rearec_keras.tuning.search_space import SearchSpace
 from rearec_keras.tuning.search_space import SearchSpaceError
+from rearec_keras.utils.validation import check_int
 
 
 class ReaRecHyperModel(keras_tuner.HyperModel):
@@ -60,28 +62,25 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
             settings["backbone"] = self.backbone
         if settings:
             config = config.replace(**settings)
-        if isinstance(num_items, bool) or not isinstance(num_items, int) or num_items < 1:
-            raise ValueError(f"num_items must be a positive integer, got {num_items!r}")
-        self.num_items = num_items
+        self.num_items = config_check(check_int, "num_items", num_items, 1)
         self.config = config
-        if isinstance(search_space, SearchSpace):
-            search_space = search_space.spec
-        self.search_space = SearchSpace(search_space, config, overrides)
-        metric, k = parse_metric(config.monitor)
-        self.objective = keras_tuner.Objective(f"val_{metric}@{k}", direction="max")
+        if (isinstance(search_space, SearchSpace) and overrides is None
+                and search_space.config == config):
+            self.search_space = search_space  # already checked against this config
+        else:
+            if isinstance(search_space, SearchSpace):
+                search_space = search_space.spec
+            self.search_space = SearchSpace(search_space, config, overrides)
+        self.objective = keras_tuner.Objective(runner.monitor_name(config), direction="max")
 
     def trial_config(self, hp) -> RunConfig:
         """The full `RunConfig` of a trial (declares the space on `hp`)."""
         return self.config.replace(**self.search_space.declare(hp))
 
     def build(self, hp):
-        from rearec_keras.experiments.runner import build_model
-
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config, self.num_items)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-        return model
+        return runner.compiled_model(config, self.num_items)
 
     def fit(self, hp, model, x=None, *args, validation_data=None, callbacks=None, epochs=None,
             **kwargs):
@@ -89,8 +88,6 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
         shuffled with `config.batch_size` and `config.seed`) or anything
         `model.fit` takes; `validation_data` is the validation `SplitPart`
         (or `(histories, targets)`) ranked against the full catalog."""
-        from rearec_keras.evaluation import RankingEvaluationCallback
-
         config = self.config
         if validation_data is None:
             raise ValueError(
@@ -98,11 +95,9 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
                 f"{self.objective.name!r} is computed by ranking it against the catalog"
             )
         if hasattr(x, "as_dataset"):
-            x = x.as_dataset(config.batch_size, shuffle=True, seed=config.seed)
+            x = runner.training_dataset(config, x)
             kwargs.setdefault("shuffle", False)  # the dataset shuffles itself
-        evaluation = RankingEvaluationCallback(
-            validation_data, ks=config.ks, batch_size=config.eval_batch_size
-        )
+        evaluation = runner.validation_callback(config, validation_data)
         stopping = keras.callbacks.EarlyStopping(
             monitor=self.objective.name, mode="max", patience=config.patience
         )

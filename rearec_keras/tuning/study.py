@@ -34,9 +34,14 @@ import warnings
 from pathlib import Path
 
 from rearec_keras.experiments.config import RunConfig
+from rearec_keras.experiments.config import config_check
 from rearec_keras.experiments.runner import RunError
 from rearec_keras.experiments.runner import _log
+from rearec_keras.experiments.runner import settings_diff
+from rearec_keras.tuning.search_space import SearchSpace
 from rearec_keras.tuning.search_space import SearchSpaceError
+from rearec_keras.utils.validation import check_choice
+from rearec_keras.utils.validation import check_int
 
 ALGORITHMS = ("grid", "random", "bayesian", "hyperband")
 PROJECT = "kt"
@@ -93,17 +98,26 @@ def make_tuner(hypermodel, algorithm="random", directory="tuning", project_name=
         seed: the oracle's seed (default `config.seed`).
         **kwargs: passed to the KerasTuner class.
     """
-    if algorithm not in ALGORITHMS:
-        raise SearchSpaceError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    space = hypermodel.search_space
     config = hypermodel.config
+    check_search_settings(hypermodel.search_space, config, algorithm, max_trials, hyperband_factor)
     seed = config.seed if seed is None else seed
-    if max_trials is not None and (isinstance(max_trials, bool) or not isinstance(max_trials, int)
-                                   or max_trials < 1):
-        raise SearchSpaceError(f"max_trials must be a positive integer, got {max_trials!r}")
     common = dict(objective=hypermodel.objective, directory=str(directory),
                   project_name=project_name, overwrite=overwrite, seed=seed, **kwargs)
     classes = _tuner_classes()
+    if algorithm == "grid":
+        return classes["grid"](hypermodel, max_trials=max_trials, **common)
+    if algorithm == "hyperband":
+        return classes["hyperband"](hypermodel, max_epochs=config.epochs,
+                                    factor=hyperband_factor, **common)
+    return classes[algorithm](hypermodel, max_trials=max_trials or 10, **common)
+
+
+def check_search_settings(space, config, algorithm, max_trials=None, hyperband_factor=3):
+    """Raises `ConfigError` / `SearchSpaceError` for settings `make_tuner`
+    cannot use (checked before any data is loaded or file written)."""
+    config_check(check_choice, "algorithm", algorithm, ALGORITHMS)
+    if max_trials is not None:
+        config_check(check_int, "max_trials", max_trials, 1)
     if algorithm == "grid":
         continuous = space.continuous()
         if continuous:
@@ -111,16 +125,11 @@ def make_tuner(hypermodel, algorithm="random", directory="tuning", project_name=
                 f"grid search needs a list of values or a stepped range for every setting; "
                 f"{', '.join(continuous)} is a continuous range (add a step or use random/bayesian)"
             )
-        return classes["grid"](hypermodel, max_trials=max_trials, **common)
-    if algorithm == "hyperband":
-        if not isinstance(hyperband_factor, int) or isinstance(hyperband_factor, bool) \
-                or hyperband_factor < 2:
-            raise SearchSpaceError(f"hyperband_factor must be an integer >= 2, got {hyperband_factor!r}")
+    elif algorithm == "hyperband":
+        config_check(check_int, "hyperband_factor", hyperband_factor, 2)
         if config.epochs < 2:
             raise SearchSpaceError("hyperband needs epochs >= 2 (its largest budget per model)")
-        return classes["hyperband"](hypermodel, max_epochs=config.epochs,
-                                    factor=hyperband_factor, **common)
-    if algorithm == "bayesian":
+    elif algorithm == "bayesian":
         try:
             import scipy  # noqa: F401
             import sklearn  # noqa: F401
@@ -129,7 +138,6 @@ def make_tuner(hypermodel, algorithm="random", directory="tuning", project_name=
                 f"bayesian search needs scikit-learn and scipy ({e}); "
                 "pip install scikit-learn scipy"
             ) from None
-    return classes[algorithm](hypermodel, max_trials=max_trials or 10, **common)
 
 
 # ----------------------------------------------------------------------
@@ -176,7 +184,10 @@ def plot_sensitivity(table, names, objective, path, title=None):
     """The paper's Fig. 6: the objective against each hyperparameter in
     `names` (one panel each). Dots are trials; the line joins, for every
     value, the best trial that used it; the star is the best trial. Axes
-    are logarithmic where the values span a factor of 10 or more."""
+    are logarithmic where the values span a factor of 10 or more.
+
+    Returns the settings plotted: those of `names` with two or more values
+    among the finished trials (none: no file is written)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,7 +197,7 @@ def plot_sensitivity(table, names, objective, path, title=None):
     done = table[np.isfinite(table[objective].astype(float))]
     names = [n for n in names if n in done and done[n].nunique() > 1]
     if not names:
-        return None
+        return []
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.2), squeeze=False)
     best = done.iloc[done[objective].astype(float).argmax()]
     label = objective.replace("val_", "").replace("ndcg", "NDCG").replace("recall", "Recall")
@@ -218,7 +229,7 @@ def plot_sensitivity(table, names, objective, path, title=None):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return path
+    return names
 
 
 # ----------------------------------------------------------------------
@@ -228,13 +239,9 @@ def plot_sensitivity(table, names, objective, path, title=None):
 def _check_study_dir(out_dir: Path, record: dict):
     path = out_dir / "study.json"
     if path.exists():
-        previous = json.loads(path.read_text())
-        keys = set(previous) | set(record)
-        diff = sorted(k for k in keys if k != "max_trials" and previous.get(k) != record.get(k))
-        if "config" in diff:
-            old, new = previous.get("config", {}), record.get("config", {})
-            diff.remove("config")
-            diff += sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        # A larger max_trials extends a study; anything else is another study.
+        diff = settings_diff(json.loads(path.read_text()), record, ignore=("max_trials",),
+                             nested=("config",))
         if diff:
             raise RunError(
                 f"study directory {out_dir} holds a study with other settings "
@@ -242,10 +249,11 @@ def _check_study_dir(out_dir: Path, record: dict):
             )
 
 
-def _is_worker():
-    from keras_tuner.src.distribute import utils as dist_utils
-
-    return dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+def _distributed_role():
+    """None, `"chief"` or `"worker"`, from KerasTuner's environment variables."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return None
+    return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
 def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=None,
@@ -277,31 +285,30 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
     from rearec_keras.tuning.hypermodel import ReaRecHyperModel
 
     out_dir = Path(out_dir)
-    hypermodel = ReaRecHyperModel(1, config=config, search_space=search_space, overrides=overrides)
-    space = hypermodel.search_space
+    space = SearchSpace(search_space, config, overrides)
+    check_search_settings(space, config, algorithm, max_trials, hyperband_factor)
     record = {"config": config.to_dict(), "algorithm": algorithm, "search_space": space.to_dict(),
               "max_trials": max_trials, "hyperband_factor": hyperband_factor}
-    worker = _is_worker()
-    if overwrite and os.environ.get("KERASTUNER_ORACLE_IP"):
+    role = _distributed_role()
+    if overwrite and role:
         raise RunError("overwrite cannot be used in a distributed study (the processes share "
                        "the directory); remove it before starting the chief")
-    if overwrite and out_dir.exists() and not worker:
+    if overwrite and out_dir.exists():
         shutil.rmtree(out_dir)
-    if not worker:
+    if role != "worker":
         _check_study_dir(out_dir, record)
     if split is None:
         dataset, split = runner.prepare_data(config, verbose)
-    hypermodel = ReaRecHyperModel(split.num_items, config=config, search_space=space.spec)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not worker:
-        (out_dir / "study.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    hypermodel = ReaRecHyperModel(split.num_items, config=config, search_space=space)
     tuner = make_tuner(hypermodel, algorithm, directory=out_dir, max_trials=max_trials,
                        hyperband_factor=hyperband_factor)
+    if role != "worker":
+        (out_dir / "study.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     _log(verbose, f"tuning {config.describe()} on {config.dataset}: {algorithm} search over "
                   f"{', '.join(space.names)}; objective {hypermodel.objective.name} (max); "
                   f"study directory {out_dir}")
     tuner.search(split.train, validation_data=split.valid, verbose=2 if verbose else 0)
-    if worker:
+    if role == "worker":
         _log(verbose, f"worker {tuner.tuner_id}: no trials left")
         return None
     return write_reports(tuner, hypermodel, split, out_dir, baseline=baseline, verbose=verbose,
@@ -323,15 +330,14 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
             f"no trial of the study in {out_dir} produced {objective}; see the trial messages "
             f"in {out_dir / PROJECT}"
         )
-    name = config.describe().split(" (")[0]  # without K: K may be one of the settings
-    plot = plot_sensitivity(table, hypermodel.search_space.varied(), objective,
-                            out_dir / "sensitivity.png",
-                            title=f"{name} on {config.dataset}: {len(completed)} trials")
+    # K in the name only when the study does not vary it.
+    name = config.describe(steps="reasoning_steps" not in hypermodel.search_space.varied())
+    plotted = plot_sensitivity(table, hypermodel.search_space.varied(), objective,
+                               out_dir / "sensitivity.png",
+                               title=f"{name} on {config.dataset}: {len(completed)} trials")
 
     best_trial = tuner.oracle.get_best_trials(1)[0]
-    best_config = hypermodel.config.replace(**{
-        k: v for k, v in best_trial.hyperparameters.values.items() if not k.startswith("tuner/")
-    })
+    best_config = hypermodel.trial_config(best_trial.hyperparameters)
     best_dir = out_dir / "best"
     best_dir.mkdir(exist_ok=True)
     with warnings.catch_warnings():
@@ -350,9 +356,8 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
     }
     (best_dir / "metrics.json").write_text(json.dumps(best_metrics, indent=2))
 
-    metric, k = objective.replace("val_", "").split("@")
     summary = {
-        "model": config.describe(),
+        "model": name,
         "objective": objective,
         "trials": int(len(table)),
         "completed_trials": int(len(completed)),
@@ -362,10 +367,11 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
         "best": {part: best_metrics[part]["final"] for part in ("valid", "test")},
         "files": {"trials": str(out_dir / "trials.csv"), "best_model": str(best_dir / "best.keras")},
     }
-    if plot:
-        summary["files"]["sensitivity"] = str(plot)
+    if plotted:
+        summary["files"]["sensitivity"] = str(out_dir / "sensitivity.png")
     if baseline:
-        defaults, source = _baseline(tuner, hypermodel, split, out_dir, baseline, verbose, dataset)
+        defaults, source = _baseline(tuner, hypermodel, split, out_dir, baseline, verbose, dataset,
+                                     best_trial, best_metrics)
         summary["defaults_values"] = {n: getattr(config, n) for n in hypermodel.search_space.names}
         summary["defaults_source"] = source
         summary["defaults"] = defaults
@@ -379,7 +385,8 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
     return summary
 
 
-def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset):
+def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset, best_trial,
+              best_metrics):
     """Valid/test metrics of the base config with the trials' budget, and
     where they come from. A completed full-budget trial with exactly the
     default values is the same model (same seed, same data order), so it is
@@ -394,6 +401,9 @@ def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset):
             values = trial.hyperparameters.values
             if (trial.score is not None and "tuner/epochs" not in values
                     and all(values.get(n) == getattr(config, n) for n in names)):
+                if trial.trial_id == best_trial.trial_id:  # already evaluated
+                    return ({part: best_metrics[part]["final"] for part in ("valid", "test")},
+                            f"trial {trial.trial_id}")
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message="Skipping variable loading")
                     model = tuner.load_model(trial)
@@ -413,6 +423,8 @@ def _gain(value, reference):
 
 def summary_table(summary, ks) -> str:
     """Markdown: best values, then valid/test metrics of best vs defaults."""
+    from rearec_keras.experiments import runner
+
     lines = [f"{summary['model']}: {summary['completed_trials']} of {summary['trials']} trials "
              f"completed; best trial {summary['best_trial']} "
              f"({summary['objective']} {summary['best_valid_objective']:.4f})", ""]
@@ -421,8 +433,7 @@ def summary_table(summary, ks) -> str:
         lines.append("defaults: " + ", ".join(f"{k}={v}" for k, v in summary["defaults_values"].items())
                      + f" (from {summary['defaults_source']})")
     lines.append("")
-    columns = [f"ndcg@{k}" for k in ks] + [f"recall@{k}" for k in ks]
-    head = ["N@" + c.split("@")[1] if c.startswith("ndcg") else "R@" + c.split("@")[1] for c in columns]
+    columns, head = zip(*runner.metric_columns(ks))
     lines += ["| config | split | " + " | ".join(head) + " |", "|---" * (len(columns) + 2) + "|"]
     for name in ("best", "defaults"):
         for part in ("valid", "test"):

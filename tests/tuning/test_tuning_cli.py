@@ -1,6 +1,7 @@
 """`rearec-keras tune` and distributed tuning on loopback."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -33,6 +34,7 @@ def test_tune_command_writes_the_study(tmp_path, interactions, capsys):
     (["--space", "base_temperature"], "expects NAME=V1,V2"),
     (["--space", "seed=1,2"], "'seed' cannot be tuned"),
     (["--algorithm", "grid", "--space", "learning_rate=1e-4:1e-2"], "continuous range"),
+    (["--max-trials", "0"], "`max_trials` must be an int >= 1"),
     (["--oracle", "localhost"], "--oracle and --tuner-id go together"),
     (["--oracle", "localhost", "--tuner-id", "chief"], "--oracle expects HOST:PORT"),
     (["--learning", "base"], "learning='base' has no reasoning hyperparameters"),
@@ -43,7 +45,27 @@ def test_tune_command_bad_input_is_one_line(tmp_path, interactions, capsys, args
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
-    assert not (tmp_path / "x" / "kt").exists()  # nothing trained
+    assert not (tmp_path / "x").exists()  # nothing written: a corrected re-run is not refused
+
+
+def test_tune_command_sets_keras_tuner_distribution_variables(tmp_path, interactions, monkeypatch):
+    import rearec_keras.tuning
+
+    seen = {}
+
+    def fake_run_study(config, out_dir, **kwargs):
+        seen.update({k: os.environ.get(k) for k in
+                     ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID")})
+        return None  # as a worker does
+
+    monkeypatch.setattr(rearec_keras.tuning, "run_study", fake_run_study)
+    for name in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        monkeypatch.setenv(name, "unset")  # restored after the test
+    rc = main(["tune", *TINY, "--data-path", interactions, "--learning", "erl",
+               "--oracle", "10.0.0.7:8000", "--tuner-id", "tuner1", "--out", str(tmp_path / "d")])
+    assert rc == 0
+    assert seen == {"KERASTUNER_ORACLE_IP": "10.0.0.7", "KERASTUNER_ORACLE_PORT": "8000",
+                    "KERASTUNER_TUNER_ID": "tuner1"}
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rearec_keras.evaluation import evaluate
+from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.runner import RunError
 from rearec_keras.tuning import ReaBERT4RecHyperModel
 from rearec_keras.tuning import ReaRecHyperModel
@@ -85,6 +86,15 @@ def test_resume_continues_without_repeating_trials(tmp_path, tiny_config, tiny_s
     with pytest.raises(RunError, match="differs in algorithm"):
         run_study(tiny_config, out, algorithm="grid", search_space=space,
                   baseline=False, verbose=0, split=tiny_split)
+    # --overwrite starts afresh: two new trials, the old three are gone.
+    run_study(tiny_config, out, algorithm="random", search_space=space, max_trials=2,
+              baseline=False, verbose=0, split=tiny_split, overwrite=True)
+    assert len(calls) == 5 and len(pd.read_csv(out / "trials.csv")) == 2
+    # ... but never in a distributed study, whose processes share the directory.
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    with pytest.raises(RunError, match="overwrite cannot be used in a distributed study"):
+        run_study(tiny_config, out, search_space=space, overwrite=True, split=tiny_split)
+    assert (out / "trials.csv").exists()
 
 
 def test_a_killed_trial_runs_again_on_resume(tmp_path, tiny_config, tiny_split, monkeypatch):
@@ -163,17 +173,33 @@ def test_each_algorithm_runs(tmp_path, tiny_config, tiny_split, algorithm):
         assert set(table["epochs_budget"]) <= {1, 2}
 
 
-def test_grid_refuses_continuous_ranges_and_bad_settings(tiny_config):
+def test_grid_refuses_continuous_ranges_and_bad_settings(tmp_path, tiny_config):
     hypermodel = ReaSASRecHyperModel(30, config=tiny_config,
                                      search_space={"learning_rate": {"min": 1e-4, "max": 1e-2}})
     with pytest.raises(SearchSpaceError, match="learning_rate is a continuous range"):
-        make_tuner(hypermodel, "grid", directory="unused")
-    with pytest.raises(SearchSpaceError, match="algorithm must be one of"):
-        make_tuner(hypermodel, "annealing", directory="unused")
-    with pytest.raises(SearchSpaceError, match="max_trials must be a positive integer"):
-        make_tuner(hypermodel, "random", directory="unused", max_trials=0)
-    with pytest.raises(SearchSpaceError, match="hyperband_factor"):
-        make_tuner(hypermodel, "hyperband", directory="unused", hyperband_factor=1)
+        make_tuner(hypermodel, "grid", directory=tmp_path)
+    with pytest.raises(ConfigError, match="`algorithm` must be one of"):
+        make_tuner(hypermodel, "annealing", directory=tmp_path)
+    with pytest.raises(ConfigError, match="`max_trials` must be an int >= 1"):
+        make_tuner(hypermodel, "random", directory=tmp_path, max_trials=0)
+    with pytest.raises(ConfigError, match="`hyperband_factor` must be an int >= 2"):
+        make_tuner(hypermodel, "hyperband", directory=tmp_path, hyperband_factor=1)
+    with pytest.raises(SearchSpaceError, match="hyperband needs epochs >= 2"):
+        make_tuner(hypermodel, "hyperband", directory=tmp_path)  # tiny_config: 1 epoch
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("algorithm, oracle", [
+    ("grid", "GridSearchOracle"), ("random", "RandomSearchOracle"),
+    ("bayesian", "BayesianOptimizationOracle"), ("hyperband", "HyperbandOracle")])
+def test_each_algorithm_gets_its_oracle(tmp_path, tiny_config, algorithm, oracle):
+    hypermodel = ReaSASRecHyperModel(30, config=tiny_config.replace(epochs=4),
+                                     search_space={"kl_weight": [0.01, 0.1]})
+    tuner = make_tuner(hypermodel, algorithm, directory=tmp_path, max_trials=2)
+    assert type(tuner.oracle).__name__ == oracle
+    assert tuner.oracle.objective.name == "val_ndcg@20"
+    if algorithm == "hyperband":
+        assert tuner.oracle.max_epochs == 4
 
 
 def test_hypermodel_families_and_errors(tiny_config):
@@ -185,7 +211,7 @@ def test_hypermodel_families_and_errors(tiny_config):
     assert model.kl_weight == 0.05 and model.reasoning_steps == 2  # the config's values start
     with pytest.raises(SearchSpaceError, match="trains backbone='sasrec'"):
         ReaSASRecHyperModel(30, config=tiny_config, backbone="bert4rec")
-    with pytest.raises(ValueError, match="num_items must be a positive integer"):
+    with pytest.raises(ConfigError, match="`num_items` must be an int >= 1"):
         ReaSASRecHyperModel(0, config=tiny_config)
     with pytest.raises(ValueError, match="needs validation_data"):
         hypermodel.fit(keras_tuner.HyperParameters(), model, np.ones((2, 10), "int32"))
@@ -211,13 +237,13 @@ def test_sensitivity_plot(tmp_path):
     table = pd.DataFrame({
         "base_temperature": [0.05, 0.5, 5.0, 0.5], "temperature_decay": [1.0, 1.0, 1.0, 5.0],
         "diversity": ["kl"] * 4, "val_ndcg@20": [0.1, 0.3, 0.2, np.nan]})
-    path = study_module.plot_sensitivity(
+    plotted = study_module.plot_sensitivity(
         table, ["base_temperature", "temperature_decay", "diversity"], "val_ndcg@20",
         tmp_path / "s.png")
     # temperature_decay has one finished value and diversity one: one panel.
-    assert path == tmp_path / "s.png" and path.stat().st_size > 0
+    assert plotted == ["base_temperature"] and (tmp_path / "s.png").stat().st_size > 0
     assert study_module.plot_sensitivity(table, ["diversity"], "val_ndcg@20",
-                                         tmp_path / "none.png") is None
+                                         tmp_path / "none.png") == []
     assert not (tmp_path / "none.png").exists()
 
 
