@@ -63,14 +63,18 @@ def recomputed_scores(model, steps, return_states=False):
     def fn(histories):
         x, padding_mask = model._item_inputs(histories)
         mask = item_attention_mask(padding_mask, model.attention_mode)
-        out, _ = reasoning.encoder(normalise(x), attention_mask=mask, training=False)
+        # Only the last row is read: the same last-block saving as the cached
+        # path, so the ratio measures the KV cache alone.
+        out, _ = reasoning.encoder(normalise(x), attention_mask=mask, training=False,
+                                   output_last_only=True)
         states = [out[:, -1]]
         inputs = []
         for s in range(1, steps + 1):
             inputs.append(reasoning.reasoning_position_embedding(states[-1], step=s - 1))
             sequence = ops.concatenate([x, ops.stack(inputs, axis=1)], axis=1)
             mask = full_attention_mask(padding_mask, s, model.attention_mode)
-            out, _ = reasoning.encoder(normalise(sequence), attention_mask=mask, training=False)
+            out, _ = reasoning.encoder(normalise(sequence), attention_mask=mask, training=False,
+                                       output_last_only=True)
             states.append(out[:, -1])
         if return_states:
             return ops.stack(states, axis=1)

@@ -22,6 +22,30 @@ def _block(**kwargs):
     return TransformerBlock(hidden_dim=D, num_heads=H, intermediate_dim=FF, **kwargs)
 
 
+def _encoder(num_layers=3, seed=7, **kwargs):
+    keras.utils.set_random_seed(seed)
+    return TransformerEncoder(
+        num_layers=num_layers, hidden_dim=D, num_heads=H, intermediate_dim=FF, **kwargs
+    )
+
+
+def _record_rows(layer, seen):
+    """Appends the number of rows (axis 1) of every input `layer` gets."""
+    call = layer.call
+
+    def recording(x, *args, **kwargs):
+        seen.append(x.shape[1])
+        return call(x, *args, **kwargs)
+
+    layer.call = recording
+
+
+def _assert_same_caches(caches_a, caches_b):
+    for a, b in zip(caches_a, caches_b):
+        for x, y in zip(merge_cache(a), merge_cache(b)):
+            np.testing.assert_array_equal(_np(x), _np(y))
+
+
 def _inputs(batch=3, length=5, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(batch, length, D)).astype("float32")
@@ -264,10 +288,7 @@ def test_wrong_input_width_raises():
 
 
 def test_encoder_cached_decoding_equals_full_pass():
-    keras.utils.set_random_seed(7)
-    encoder = TransformerEncoder(
-        num_layers=3, hidden_dim=D, num_heads=H, intermediate_dim=FF
-    )
+    encoder = _encoder(seed=7)
     x = _inputs()
     mask = _np(item_attention_mask(PAD, "causal"))
     full, caches = encoder(x, attention_mask=mask, training=False)
@@ -288,11 +309,7 @@ def test_encoder_cached_decoding_equals_full_pass():
 
 
 def test_encoder_config_round_trip():
-    keras.utils.set_random_seed(8)
-    encoder = TransformerEncoder(
-        num_layers=2, hidden_dim=D, num_heads=H, intermediate_dim=FF,
-        dropout=0.1, attention_dropout=0.2,
-    )
+    encoder = _encoder(num_layers=2, seed=8, dropout=0.1, attention_dropout=0.2)
     x = _inputs()
     out, _ = encoder(x, training=False)
     restored = keras.saving.deserialize_keras_object(
@@ -307,10 +324,7 @@ def test_encoder_config_round_trip():
 
 
 def test_bidirectional_depends_on_later_items_causal_does_not():
-    keras.utils.set_random_seed(9)
-    encoder = TransformerEncoder(
-        num_layers=2, hidden_dim=D, num_heads=H, intermediate_dim=FF
-    )
+    encoder = _encoder(num_layers=2, seed=9)
     pad = np.ones((3, 5), bool)
     x = _inputs()
     x_later = x.copy()
@@ -336,14 +350,19 @@ def test_output_last_only_equals_last_row_and_keeps_the_cache(with_cache):
     else:
         x_new, mask_new = x, mask
     full, full_cache = block(x_new, attention_mask=mask_new, cache=cache, training=False)
+    queries, keys, ffn = [], [], []
+    _record_rows(block.query_dense, queries)
+    _record_rows(block.key_dense, keys)
+    _record_rows(block.intermediate_dense, ffn)
     last, last_cache = block(
         x_new, attention_mask=mask_new, cache=cache, training=False,
         output_last_only=True,
     )
+    # The saving itself: queries and feed-forward for one row, keys for all.
+    assert (queries, ffn, keys) == ([1], [1], [x_new.shape[1]])
     assert tuple(last.shape) == (3, 1, D)
     np.testing.assert_allclose(_np(last), _np(full)[:, -1:], atol=1e-6)
-    for a, b in zip(merge_cache(full_cache), merge_cache(last_cache)):
-        np.testing.assert_array_equal(_np(a), _np(b))
+    _assert_same_caches([full_cache], [last_cache])
     # Independent of the numpy reference too (no cache case).
     if not with_cache:
         ref = _numpy_block(block, x, mask)
@@ -351,18 +370,18 @@ def test_output_last_only_equals_last_row_and_keeps_the_cache(with_cache):
 
 
 def test_encoder_output_last_only_runs_only_the_last_block_on_one_row():
-    keras.utils.set_random_seed(4)
-    encoder = TransformerEncoder(
-        num_layers=3, hidden_dim=D, num_heads=H, intermediate_dim=FF
-    )
+    encoder = _encoder(seed=4)
     x = _inputs()
     mask = _np(item_attention_mask(PAD, "causal"))
     full, caches = encoder(x, attention_mask=mask, training=False)
+    rows = [[] for _ in encoder.blocks]
+    for block, seen in zip(encoder.blocks, rows):
+        _record_rows(block.intermediate_dense, seen)
     last, last_caches = encoder(
         x, attention_mask=mask, training=False, output_last_only=True
     )
+    # Earlier blocks feed every row to the next one; the last runs one.
+    assert rows == [[5], [5], [1]]
     assert tuple(last.shape) == (3, 1, D)
     np.testing.assert_allclose(_np(last), _np(full)[:, -1:], atol=1e-6)
-    for c_full, c_last in zip(caches, last_caches):
-        for a, b in zip(merge_cache(c_full), merge_cache(c_last)):
-            np.testing.assert_array_equal(_np(a), _np(b))
+    _assert_same_caches(caches, last_caches)
