@@ -135,6 +135,13 @@ def _data_for(config_or_none, args, model):
     config = config_or_none
     if config is None:
         config = _config_from_args(args, max_length=int(model.max_length))
+    else:
+        given = [f for f in _config_field_names() if hasattr(args, f)]
+        if given:  # the run's own config.json describes its data
+            raise UsageError(
+                f"rearec-keras {args.command}: {', '.join('--' + f.replace('_', '-') for f in given)} "
+                "only apply to a .keras model file; a run directory uses its config.json"
+            )
     _, split = runner.prepare_data(config, verbose=0)
     runner.check_catalog(model, split)
     return config, split

@@ -139,6 +139,8 @@ def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
         (["evaluate", str(trained_run / "best.keras")], "scores 30 items but the data has 1,682"),
         (["recommend", str(trained_run), "--user", "nobody"], "unknown user id 'nobody'"),
         (["recommend", str(trained_run), "--history", "i1,zzz", "--raw-ids"], "unknown item id(s) zzz"),
+        (["evaluate", str(trained_run), "--dataset", "ml-1m"],
+         "--dataset only apply to a .keras model file"),
     ]
     for args, message in cases:
         result = _run_cli(*args, cwd=tmp_path)
