@@ -285,9 +285,20 @@ class ReaRecModel(keras.Model):
             training=training,
         )
 
+    def item_vectors(self):
+        """The tied item table `E` `[num_items + 1, d]` as float32 (row 0 is
+        padding). Catalog scores are `user_vectors · Eᵀ`."""
+        return ops.cast(self.item_embedding.embeddings, "float32")
+
     def _logits(self, vectors):
-        """Raw tied scores `vectors · Eᵀ` (float32), padding column masked."""
-        return mask_padding_column(ops.cast(self.item_embedding(vectors, reverse=True), "float32"))
+        """Raw tied scores `vectors · Eᵀ`, padding column masked.
+
+        Always float32, whatever the dtype policy: under `mixed_bfloat16` a
+        bf16 catalog matmul collapses nearby scores into ties (PITFALLS.md),
+        so the states and the table are cast up before the product.
+        """
+        scores = ops.matmul(ops.cast(vectors, "float32"), ops.transpose(self.item_vectors()))
+        return mask_padding_column(scores)
 
     @property
     def inference_pooling(self) -> str:
@@ -299,6 +310,21 @@ class ReaRecModel(keras.Model):
         if self.inference_pooling == "mean":
             return ops.mean(states, axis=1)
         return states[:, -1]
+
+    def _scores(self, user_vectors):
+        """Inference scores of float32 user vectors; padding column -1e9."""
+        return mask_padding_column(ops.matmul(user_vectors, ops.transpose(self.item_vectors())))
+
+    def user_vectors(self, histories, steps=None):
+        """Inference user vectors `[batch, d]` (float32, traceable).
+
+        The learning method's pooled state divided by the base temperature,
+        so that `user_vectors(h) · item_vectors()ᵀ` equals `model(h)` (before
+        the padding column is masked). This is what serving exports as
+        `encode` and what large-catalog evaluation streams over item chunks.
+        """
+        states = self._states(histories, steps=steps, training=False)["states"]
+        return ops.cast(self._pool(states), "float32") / self.base_temperature
 
     def build(self, input_shape=None):
         """Creates every weight by running one dummy batch (eager)."""
@@ -316,8 +342,7 @@ class ReaRecModel(keras.Model):
     def call(self, histories, training=False):
         if training:
             return self._states(histories, training=True, noise=self.noise_active and self.uses_noise)
-        states = self._states(histories, training=False)["states"]
-        return self._logits(self._pool(states)) / self.base_temperature
+        return self._scores(self.user_vectors(histories))
 
     # ------------------------------------------------------------------
     # Training.
@@ -498,7 +523,9 @@ class ReaRecModel(keras.Model):
             states = states.mean(axis=1) if pooling == "mean" else states[:, -1]
         size = batch_size or max(len(states), 1)
         return np.concatenate([
-            keras.ops.convert_to_numpy(self._logits(states[i : i + size]) / self.base_temperature)
+            keras.ops.convert_to_numpy(
+                self._scores(ops.cast(states[i : i + size], "float32") / self.base_temperature)
+            )
             for i in range(0, max(len(states), 1), size)
         ])
 
