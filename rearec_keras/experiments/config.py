@@ -34,13 +34,15 @@ CHOICES = {
     "diversity": ("kl", "js"),
     "twin_inputs": ("clean", "noisy"),
     "loss_variant": ("code", "paper"),
+    "negatives": ("full", "in_batch", "uniform", "popularity"),
+    "precision": ("float32", "mixed_bfloat16"),
 }
 # Settings passed unchanged to the model constructor (same names).
 MODEL_KEYS = (
     "max_length", "hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout",
     "attention_dropout", "input_dropout", "base_temperature", "temperature_decay",
     "kl_weight", "diversity", "noise_std", "noise_warmup_epochs", "twin_inputs",
-    "contrastive_weight", "loss_variant",
+    "contrastive_weight", "loss_variant", "negatives", "num_negatives",
 )
 
 
@@ -74,8 +76,12 @@ class RunConfig:
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout,
         attention_dropout, input_dropout, base_temperature (τ),
         temperature_decay (α), kl_weight (λ), diversity, noise_std (γ),
-        noise_warmup_epochs, twin_inputs, contrastive_weight, loss_variant:
-            see `ReaRecModel`.
+        noise_warmup_epochs, twin_inputs, contrastive_weight, loss_variant,
+        negatives, num_negatives: see `ReaRecModel` (`negatives` other than
+            `full` trains with a sampled softmax; the popularity counts are
+            the training targets' `split.train_item_counts()`).
+        precision: `float32` or `mixed_bfloat16` (bf16 compute, float32
+            weights, catalog scores and losses).
     Training:
         seed, epochs (maximum), batch_size, learning_rate (Adam), patience
         (epochs without improvement of `monitor` on validation before
@@ -112,6 +118,9 @@ class RunConfig:
     twin_inputs: str = "clean"
     contrastive_weight: float = 1.0
     loss_variant: str = "code"
+    negatives: str = "full"
+    num_negatives: int = 1024
+    precision: str = "float32"
     # training
     seed: int = 0
     epochs: int = 200
@@ -143,7 +152,7 @@ class RunConfig:
             ("max_length", 1), ("reasoning_steps", 0), ("hidden_dim", 1), ("num_layers", 1),
             ("num_heads", 1), ("intermediate_dim", 1), ("noise_warmup_epochs", 0),
             ("seed", 0), ("epochs", 1), ("batch_size", 1), ("patience", 1),
-            ("eval_batch_size", 1),
+            ("eval_batch_size", 1), ("num_negatives", 1),
         ):
             _int(key, getattr(self, key), low)
         if self.k_core is not None:

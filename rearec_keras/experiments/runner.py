@@ -101,11 +101,23 @@ def data_statistics(dataset, split) -> dict:
 # Model.
 
 
-def build_model(config: RunConfig, num_items: int):
-    """The (uncompiled) model a config describes, built."""
+def build_model(config: RunConfig, num_items: int, item_frequencies=None):
+    """The (uncompiled) model a config describes, built.
+
+    `item_frequencies` (`split.train_item_counts()`) are needed when the
+    config samples `popularity` or `in_batch` negatives.
+    """
     from rearec_keras import models
 
     kwargs = {key: getattr(config, key) for key in MODEL_KEYS}
+    kwargs["dtype"] = config.precision
+    if config.negatives in ("in_batch", "popularity"):
+        if item_frequencies is None:
+            raise RunError(
+                f"negatives={config.negatives!r} needs the training item counts "
+                "(build_model(..., item_frequencies=split.train_item_counts()))"
+            )
+        kwargs["item_frequencies"] = item_frequencies
     if config.learning == "base":
         cls = models.SASRec if config.backbone == "sasrec" else models.BERT4Rec
     else:
@@ -116,11 +128,11 @@ def build_model(config: RunConfig, num_items: int):
     return model
 
 
-def compiled_model(config: RunConfig, num_items: int):
+def compiled_model(config: RunConfig, num_items: int, item_frequencies=None):
     """`build_model`, compiled with Adam at `config.learning_rate`."""
     import keras
 
-    model = build_model(config, num_items)
+    model = build_model(config, num_items, item_frequencies)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return model
 
@@ -282,7 +294,9 @@ def settings_diff(previous: dict, current: dict, ignore=(), nested=()) -> list:
 def _check_run_dir(config: RunConfig, run_dir: Path):
     saved = run_dir / "config.json"
     if saved.exists():
-        diff = settings_diff(json.loads(saved.read_text()), config.to_dict())
+        # Settings added to RunConfig after the run was made take defaults.
+        previous = {**RunConfig().to_dict(), **json.loads(saved.read_text())}
+        diff = settings_diff(previous, config.to_dict())
         if diff:
             raise RunError(
                 f"run directory {run_dir} holds a run with another config "
@@ -328,7 +342,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     if not tracker.state["finished"]:
         if tracker.state["epochs_done"]:
             _log(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
-        model = compiled_model(config, split.num_items)
+        model = compiled_model(config, split.num_items, split.train_item_counts())
         callbacks = [
             validation_callback(config, split.valid),
             _epoch_times_class()(),

@@ -3,6 +3,7 @@
 from rearec_keras.layers.masks import full_attention_mask
 from rearec_keras.layers.masks import item_attention_mask
 from rearec_keras.layers.masks import reasoning_step_mask
+from rearec_keras.layers.negative_sampling import NegativeSampler
 from rearec_keras.layers.position_embedding import LeftPaddedPositionEmbedding
 from rearec_keras.layers.reasoning_position_embedding import (
     ReasoningPositionEmbedding,
@@ -14,6 +15,7 @@ from rearec_keras.layers.transformer_encoder import TransformerEncoder
 
 __all__ = [
     "LeftPaddedPositionEmbedding",
+    "NegativeSampler",
     "ReasoningPositionEmbedding",
     "RecurrentReasoning",
     "TransformerBlock",

@@ -23,11 +23,15 @@ Reasoning Power for Sequential Recommendation", arXiv:2503.22675.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
 
 from rearec_keras.layers import LeftPaddedPositionEmbedding
+from rearec_keras.layers import NegativeSampler
+from rearec_keras.layers.negative_sampling import NEGATIVES
 from rearec_keras.layers import RecurrentReasoning
 from rearec_keras.layers import TransformerEncoder
 from rearec_keras.losses import EnsembleDiversityLoss
@@ -97,6 +101,19 @@ class ReaRecModel(keras.Model):
             contrastive loss averaged over steps) or `"paper"` (ERL sum of
             per-step CE, PRL sum of per-step tempered CE, contrastive loss
             summed over steps).
+        negatives: `"full"` (default: exact softmax over the catalog) or a
+            sampled softmax for large catalogs: `"in_batch"` (the batch's
+            targets are the negatives), `"uniform"` or `"popularity"`
+            (`num_negatives` items shared by the batch). Applies to every
+            training term (CE, ERL's diversity, PRL's tempered CE); see
+            `NegativeSampler`. Evaluation and inference always rank the
+            full catalog.
+        num_negatives: `M` sampled negatives per batch (default 1024).
+        logq_correction: subtract the log expected count of each candidate
+            (default True).
+        item_frequencies: `[num_items + 1]` counts, e.g.
+            `split.train_item_counts()`; needed by `"popularity"` and the
+            in-batch logQ correction. Saved in the weights.
 
     Call arguments:
         histories: int `[batch, L]`, left-padded with 0, `L <= max_length`.
@@ -143,6 +160,10 @@ class ReaRecModel(keras.Model):
         twin_inputs: str = "clean",
         contrastive_weight: float = 1.0,
         loss_variant: str = "code",
+        negatives: str = "full",
+        num_negatives: int = 1024,
+        logq_correction: bool = True,
+        item_frequencies=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -195,37 +216,54 @@ class ReaRecModel(keras.Model):
         self.twin_inputs = twin_inputs
         self.contrastive_weight = float(contrastive_weight)
         self.loss_variant = loss_variant
+        check_choice("negatives", negatives, NEGATIVES)
+        self.negatives = negatives
+        self.num_negatives = check_int("num_negatives", num_negatives, 1)
+        self.logq_correction = bool(logq_correction)
+        # Sampled softmax (large catalogs); the sampler checks the rest.
+        self.negative_sampler = None
+        if negatives != "full":
+            self.negative_sampler = NegativeSampler(
+                self.num_items,
+                negatives=negatives,
+                num_negatives=self.num_negatives,
+                item_frequencies=item_frequencies,
+                logq_correction=self.logq_correction,
+                name="negative_sampler",
+            )
 
-        init = keras.initializers.RandomNormal(stddev=0.02)
-        self.item_embedding = keras.layers.ReversibleEmbedding(
-            self.num_items + 1,
-            self.hidden_dim,
-            embeddings_initializer=init,
-            name="item_embedding",
-        )
-        self.position_embedding = LeftPaddedPositionEmbedding(
-            self.max_length, self.hidden_dim, name="position_embedding"
-        )
-        encoder = TransformerEncoder(
-            num_layers=self.num_layers,
-            hidden_dim=self.hidden_dim,
-            num_heads=self.num_heads,
-            intermediate_dim=self.intermediate_dim,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            name="encoder",
-        )
-        self.reasoning = RecurrentReasoning(
-            encoder,
-            reasoning_steps=self.reasoning_steps,
-            hidden_dim=self.hidden_dim,
-            use_reasoning_position=self.learning != "naive",
-            input_layer_norm=self.input_layer_norm,
-            input_dropout=self.input_dropout,
-            layer_norm_epsilon=self.layer_norm_epsilon,
-            name="reasoning",
-        )
+        # Sub-layers take the model's dtype policy (e.g. `dtype="mixed_bfloat16"`).
+        with self._sublayer_policy():
+            init = keras.initializers.RandomNormal(stddev=0.02)
+            self.item_embedding = keras.layers.ReversibleEmbedding(
+                self.num_items + 1,
+                self.hidden_dim,
+                embeddings_initializer=init,
+                name="item_embedding",
+            )
+            self.position_embedding = LeftPaddedPositionEmbedding(
+                self.max_length, self.hidden_dim, name="position_embedding"
+            )
+            encoder = TransformerEncoder(
+                num_layers=self.num_layers,
+                hidden_dim=self.hidden_dim,
+                num_heads=self.num_heads,
+                intermediate_dim=self.intermediate_dim,
+                dropout=self.dropout,
+                attention_dropout=self.attention_dropout,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                name="encoder",
+            )
+            self.reasoning = RecurrentReasoning(
+                encoder,
+                reasoning_steps=self.reasoning_steps,
+                hidden_dim=self.hidden_dim,
+                use_reasoning_position=self.learning != "naive",
+                input_layer_norm=self.input_layer_norm,
+                input_dropout=self.input_dropout,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                name="reasoning",
+            )
         # Training-time switch for PRL's noisy twin, flipped by
         # `ReasoningNoiseSchedule` at the end of the warm-up (which also
         # retraces the train function, so the graph stays static).
@@ -326,10 +364,25 @@ class ReaRecModel(keras.Model):
         states = self._states(histories, steps=steps, training=False)["states"]
         return ops.cast(self._pool(states), "float32") / self.base_temperature
 
+    @contextlib.contextmanager
+    def _sublayer_policy(self):
+        """Makes the model's dtype policy the global one while sub-layers
+        are created and built (Keras does not pass it down)."""
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.dtype_policy)
+        try:
+            yield
+        finally:
+            keras.config.set_dtype_policy(previous)
+
     def build(self, input_shape=None):
         """Creates every weight by running one dummy batch (eager)."""
         if self.built:
             return
+        with self._sublayer_policy():
+            self._build(input_shape)
+
+    def _build(self, input_shape):
         length = self.max_length
         if input_shape is not None and len(input_shape) == 2 and input_shape[1] is not None:
             length = int(input_shape[1])
@@ -337,6 +390,8 @@ class ReaRecModel(keras.Model):
         dummy[0, -1] = 1
         self._states(dummy, training=False)
         self._logits(ops.zeros((1, self.hidden_dim)))
+        if self.negative_sampler is not None:
+            self.negative_sampler.build()
         self.built = True
 
     def call(self, histories, training=False):
@@ -362,27 +417,46 @@ class ReaRecModel(keras.Model):
             loss = loss + ops.sum(ops.stack([ops.cast(v, "float32") for v in self.losses]))
         return loss
 
+    def _training_logits(self, y):
+        """`logits(vectors, temperatures) -> (logits, targets)` for one batch.
+
+        Full softmax: the whole catalog, targets are the item ids. Sampled
+        softmax: one candidate set drawn for the whole batch (so every term
+        of the loss sees the same negatives), logQ-corrected for the
+        temperature each loss divides by; targets are candidate columns.
+        """
+        if self.negative_sampler is None:
+            return lambda vectors, temperatures: (self._logits(vectors), y)
+        sampler = self.negative_sampler
+        candidates = sampler.sample(y)
+        table = self.item_vectors()
+        return lambda vectors, temperatures: sampler.logits(
+            vectors, table, candidates, temperatures
+        )
+
     def _training_loss(self, y, outputs, sample_weight):
         states = outputs["states"]
         tau = self.base_temperature
         K = self.reasoning_steps
+        logits = self._training_logits(y)
         if K == 0 or self.learning in ("rpe", "naive"):
-            last = self._logits(states[:, -1]) / tau
-            return self._ce(y, ops.expand_dims(last, 1), sample_weight=sample_weight)
-        step_logits = self._logits(states)  # [B, K+1, N+1]
+            last, targets = logits(states[:, -1:], tau)
+            return self._ce(targets, last / tau, sample_weight=sample_weight)
         if self.learning == "erl":
+            step_logits, targets = logits(states, tau)  # [B, K+1, C]
             if self.loss_variant == "code":
-                pooled = self._logits(ops.mean(states, axis=1)) / tau
-                loss = self._ce(y, ops.expand_dims(pooled, 1), sample_weight=sample_weight)
+                pooled, _ = logits(ops.mean(states, axis=1, keepdims=True), tau)
+                loss = self._ce(targets, pooled / tau, sample_weight=sample_weight)
             else:
-                loss = self._erl_ce(y, step_logits, sample_weight=sample_weight)
+                loss = self._erl_ce(targets, step_logits, sample_weight=sample_weight)
             if self.kl_weight > 0:
                 loss = loss + self.kl_weight * self._diversity(
-                    y, step_logits / tau, sample_weight=sample_weight
+                    targets, step_logits / tau, sample_weight=sample_weight
                 )
             return loss
-        # PRL
-        loss = self._prl_ce(y, step_logits, sample_weight=sample_weight)
+        # PRL: each step's logQ correction uses that step's temperature.
+        step_logits, targets = logits(states, self._prl_ce.step_temperatures(K + 1))
+        loss = self._prl_ce(targets, step_logits, sample_weight=sample_weight)
         noisy = outputs.get("noisy_states")
         if noisy is not None and self.contrastive_weight > 0:
             loss = loss + self.contrastive_weight * self._rcl(
@@ -585,6 +659,13 @@ class ReaRecModel(keras.Model):
                 "twin_inputs": self.twin_inputs,
                 "contrastive_weight": self.contrastive_weight,
                 "loss_variant": self.loss_variant,
+                "negatives": self.negatives,
+                "num_negatives": self.num_negatives,
+                "logq_correction": self.logq_correction,
+                # The counts live in the sampler's weights, not the config.
+                "item_frequencies": (
+                    "weights" if getattr(self.negative_sampler, "_stored", False) else None
+                ),
             }
         )
         return config

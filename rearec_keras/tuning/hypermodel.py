@@ -32,6 +32,8 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
         search_space: mapping of setting to values / range (see
             `SearchSpace`), or a `SearchSpace`; None: the paper's grid.
         overrides: mapping merged over the search space (None removes).
+        item_frequencies: `split.train_item_counts()`, needed when the
+            config samples `popularity` or `in_batch` negatives.
         **settings: `RunConfig` settings applied over `config`.
 
     Example:
@@ -48,7 +50,8 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
 
     backbone = None
 
-    def __init__(self, num_items, config=None, search_space=None, overrides=None, **settings):
+    def __init__(self, num_items, config=None, search_space=None, overrides=None,
+                 item_frequencies=None, **settings):
         super().__init__(name=settings.pop("name", None), tunable=True)
         config = config if config is not None else RunConfig()
         if not isinstance(config, RunConfig):
@@ -64,6 +67,7 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
             config = config.replace(**settings)
         self.num_items = config_check(check_int, "num_items", num_items, 1)
         self.config = config
+        self.item_frequencies = item_frequencies
         if (isinstance(search_space, SearchSpace) and overrides is None
                 and search_space.config == config):
             self.search_space = search_space  # already checked against this config
@@ -80,7 +84,7 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.seed)
-        return runner.compiled_model(config, self.num_items)
+        return runner.compiled_model(config, self.num_items, self.item_frequencies)
 
     def fit(self, hp, model, x=None, *args, validation_data=None, callbacks=None, epochs=None,
             **kwargs):

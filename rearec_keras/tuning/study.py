@@ -299,7 +299,10 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
         _check_study_dir(out_dir, record)
     if split is None:
         dataset, split = runner.prepare_data(config, verbose)
-    hypermodel = ReaRecHyperModel(split.num_items, config=config, search_space=space)
+    hypermodel = ReaRecHyperModel(
+        split.num_items, config=config, search_space=space,
+        item_frequencies=split.train_item_counts(),
+    )
     tuner = make_tuner(hypermodel, algorithm, directory=out_dir, max_trials=max_trials,
                        hyperband_factor=hyperband_factor)
     if role != "worker":
