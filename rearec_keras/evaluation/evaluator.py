@@ -5,6 +5,7 @@ import numpy as np
 
 from rearec_keras.evaluation.ranking import _validate_ks
 from rearec_keras.evaluation.ranking import _validate_metrics
+from rearec_keras.evaluation.ranking import chunked_target_ranks
 from rearec_keras.evaluation.ranking import ranking_metrics
 from rearec_keras.evaluation.ranking import target_ranks
 
@@ -136,6 +137,35 @@ def _score_batch(model, histories, score_fn):
     return scores
 
 
+# Catalogs larger than this are ranked in item chunks by default.
+AUTO_CHUNK_ITEMS = 2**18
+DEFAULT_ITEM_CHUNK = 2**16
+
+
+def _item_chunking(model, score_fn, item_chunk_size):
+    """The item chunk size to stream with, or None for whole-catalog scores."""
+    factorized = (
+        score_fn is None
+        and callable(getattr(model, "user_vectors", None))
+        and callable(getattr(model, "item_vectors", None))
+    )
+    if item_chunk_size is None:
+        if factorized and int(model.num_items) + 1 > AUTO_CHUNK_ITEMS:
+            return DEFAULT_ITEM_CHUNK
+        return None
+    if isinstance(item_chunk_size, bool) or not isinstance(item_chunk_size, (int, np.integer)) \
+            or item_chunk_size < 1:
+        raise ValueError(
+            f"`item_chunk_size` must be a positive int or None. Received: {item_chunk_size!r}"
+        )
+    if not factorized:
+        raise ValueError(
+            "`item_chunk_size` needs a model with `user_vectors(histories)` and "
+            "`item_vectors()` (a ReaRec model) and no `score_fn`."
+        )
+    return int(item_chunk_size)
+
+
 def compute_ranks(
     model,
     data,
@@ -143,6 +173,7 @@ def compute_ranks(
     batch_size=256,
     exclude_history=False,
     score_fn=None,
+    item_chunk_size=None,
     verbose=0,
 ):
     """Computes the full-ranking rank of every target item, batch by batch.
@@ -168,6 +199,12 @@ def compute_ranks(
         score_fn: optional callable `(model, histories) -> scores` overriding
             how scores are obtained, e.g.
             `lambda m, h: m.score_items(h, reasoning_steps=2)`.
+        item_chunk_size: int or None. For a model with `user_vectors` and
+            `item_vectors` (ReaRec models), score the catalog this many items
+            at a time (`chunked_target_ranks`): memory `O(batch_size *
+            item_chunk_size)`, same ranks. None (default): chunks of 65,536
+            items when the catalog has more than 262,143 items, otherwise
+            whole score rows.
         verbose: int. `0` is silent, `1` shows a progress bar, `2` prints one
             line at the end.
 
@@ -193,6 +230,10 @@ def compute_ranks(
         raise ValueError(f"`score_fn` must be callable. Received: {score_fn!r}")
     if model is None and score_fn is None:
         raise ValueError("`model` is None and no `score_fn` was given.")
+    chunk = _item_chunking(model, score_fn, item_chunk_size)
+    if chunk is not None:
+        return _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk,
+                              verbose)
 
     n = histories.shape[0]
     batch_size = int(batch_size)
@@ -231,6 +272,29 @@ def compute_ranks(
     return ranks
 
 
+def _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk, verbose):
+    num_items = int(model.num_items)
+    _check_targets_in_catalog(targets, num_items)
+    if exclude_history:
+        _check_histories_in_catalog(histories, num_items)
+    table = model.item_vectors()
+    n = histories.shape[0]
+    progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="example") if verbose else None
+    ranks = np.empty((n,), dtype=np.int32)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        batch_histories = histories[start:stop]
+        ranks[start:stop] = keras.ops.convert_to_numpy(
+            chunked_target_ranks(
+                model.user_vectors(batch_histories), table, targets[start:stop],
+                histories=batch_histories, exclude_history=exclude_history, chunk_size=chunk,
+            )
+        )
+        if progbar is not None:
+            progbar.update(stop)
+    return ranks
+
+
 def evaluate(
     model,
     data,
@@ -239,6 +303,7 @@ def evaluate(
     batch_size=256,
     exclude_history=False,
     score_fn=None,
+    item_chunk_size=None,
     metrics=("ndcg", "recall", "mrr"),
     return_ranks=False,
     verbose=0,
@@ -259,6 +324,8 @@ def evaluate(
         exclude_history: bool. Remove history items from the competition.
             Defaults to `False`.
         score_fn: optional callable `(model, histories) -> scores`.
+        item_chunk_size: stream the catalog in item chunks (see
+            `compute_ranks`).
         metrics: names among `"ndcg"`, `"recall"`, `"mrr"`. Defaults to all.
         return_ranks: bool. Also return the int32 ranks array. Defaults to
             `False`.
@@ -285,6 +352,7 @@ def evaluate(
         batch_size=batch_size,
         exclude_history=exclude_history,
         score_fn=score_fn,
+        item_chunk_size=item_chunk_size,
         verbose=verbose,
     )
     results = ranking_metrics(ranks, ks=ks, metrics=metrics)

@@ -157,6 +157,79 @@ def target_ranks(scores, targets, histories=None, exclude_history=False):
     return ops.add(ops.sum(ops.cast(outscoring, "int32"), axis=1), 1)
 
 
+def chunked_target_ranks(
+    user_vectors,
+    item_vectors,
+    targets,
+    histories=None,
+    exclude_history=False,
+    chunk_size=65536,
+):
+    """`target_ranks` for factorized scores, streamed over item chunks.
+
+    For a model whose scores are `user_vectors · item_vectorsᵀ` the full
+    score matrix `[batch, num_items + 1]` never exists: the catalog is
+    scored `chunk_size` items at a time and only the per-row count of items
+    that outscore the target is kept, so memory is `O(batch · chunk_size)`
+    however large the catalog. Same rules as `target_ranks`: ties count
+    against the target, NaN is `-inf`, column 0 never competes, and
+    `exclude_history` drops seen items (other than the target). The target's
+    own score is a row-wise dot product, which may differ from its entry in
+    a full matrix product in the last bit.
+
+    Args:
+        user_vectors: float `[batch, d]`.
+        item_vectors: float `[num_items + 1, d]` (row 0 is padding).
+        targets: int `[batch]` in `1..num_items`.
+        histories, exclude_history: as in `target_ranks`.
+        chunk_size: items scored at once.
+
+    Returns:
+        An int32 tensor `[batch]` with ranks in `1..num_items`.
+    """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) \
+            or chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be a positive int. Received: {chunk_size!r}")
+    users = ops.cast(ops.convert_to_tensor(user_vectors), "float32")
+    items = ops.cast(ops.convert_to_tensor(item_vectors), "float32")
+    num_columns = int(items.shape[0])
+    _check_static_targets(targets, num_columns)
+    targets = ops.cast(ops.convert_to_tensor(targets), "int32")
+    if exclude_history and histories is None:
+        raise ValueError("`exclude_history=True` requires `histories` to be passed.")
+    neg_inf = float("-inf")
+    target_scores = ops.sum(users * ops.take(items, targets, axis=0), axis=1)
+    target_scores = ops.expand_dims(
+        ops.where(ops.isnan(target_scores), neg_inf, target_scores), 1
+    )
+    target_column = ops.expand_dims(targets, 1)
+    if exclude_history:
+        histories = ops.cast(ops.convert_to_tensor(histories), "int32")
+        batch, seq_len = histories.shape[0], histories.shape[1]
+        rows = ops.repeat(ops.expand_dims(ops.arange(batch, dtype="int32"), 1), seq_len, axis=1)
+    count = ops.zeros((users.shape[0],), "int32")
+    for start in range(1, num_columns, int(chunk_size)):
+        stop = min(start + int(chunk_size), num_columns)
+        width = stop - start
+        scores = ops.matmul(users, ops.transpose(items[start:stop]))
+        scores = ops.where(ops.isnan(scores), neg_inf, scores)
+        ids = ops.expand_dims(ops.arange(start, stop, dtype="int32"), 0)
+        competing = ops.logical_and(
+            ops.greater_equal(scores, target_scores), ops.not_equal(ids, target_column)
+        )
+        if exclude_history:
+            local = histories - start
+            inside = ops.logical_and(ops.greater_equal(local, 0), ops.less(local, width))
+            local = ops.where(inside, local, width)  # outside: a spare column
+            indices = ops.reshape(ops.stack([rows, local], axis=-1), (-1, 2))
+            seen = ops.scatter(
+                indices, ops.ones((batch * seq_len,), "int32"), (batch, width + 1)
+            )[:, :width]
+            competing = ops.logical_and(competing, ops.equal(seen, 0))
+        count = count + ops.sum(ops.cast(competing, "int32"), axis=1)
+    return count + 1
+
+
 def _validate_ks(ks):
     if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
         ks = (ks,)
