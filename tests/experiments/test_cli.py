@@ -190,3 +190,26 @@ def test_console_script_is_installed():
 
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
     assert scripts.get("rearec-keras") == "rearec_keras.cli:main"
+
+
+def test_train_with_sampled_softmax_and_mixed_precision(tmp_path, interactions, tiny):
+    import keras
+
+    from rearec_keras.experiments.runner import load_run
+    from rearec_keras.experiments.runner import prepare_data
+
+    run_dir = tmp_path / "sampled"
+    assert main(["train", *tiny, "--data-path", interactions, "--epochs", "2", "--learning", "erl",
+                 "--negatives", "popularity", "--num-negatives", "8",
+                 "--precision", "mixed_bfloat16", "--run-dir", str(run_dir), "--quiet"]) == 0
+    log = pd.read_csv(run_dir / "log.csv")
+    assert len(log) == 2 and np.isfinite(log["loss"]).all()
+    config, best = load_run(run_dir)
+    assert (config.negatives, config.precision) == ("popularity", "mixed_bfloat16")
+    assert best.negatives == "popularity" and best.num_negatives == 8
+    assert best.reasoning.compute_dtype == "bfloat16"
+    # The popularity the sampler learned from is the training targets' counts.
+    counts = prepare_data(config)[1].train_item_counts()
+    seen = counts > 0
+    log_q = keras.ops.convert_to_numpy(best.negative_sampler.log_q)
+    np.testing.assert_allclose(log_q[seen], np.log(counts[seen] / counts.sum()), rtol=1e-5)
