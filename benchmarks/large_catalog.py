@@ -77,8 +77,12 @@ def _run_cell(args, num_items, softmax):
     ]
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return {"error": f"exit {proc.returncode}: {tail[:80]}"}
+        lines = proc.stderr.strip().splitlines() or ["?"]
+        oom = [line for line in lines if "OOM when allocating" in line]
+        if oom:
+            shape = oom[0].split("shape")[1].split(" and")[0] if "shape" in oom[0] else ""
+            return {"error": f"out of memory (allocating a {shape.strip()} tensor)"}
+        return {"error": f"exit {proc.returncode}: {lines[-1][:80]}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
