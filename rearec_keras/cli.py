@@ -6,6 +6,7 @@
     rearec-keras compare --methods base,erl,prl --seeds 0,1,2
     rearec-keras analyze RUN_DIR
     rearec-keras tune --learning prl --algorithm random --max-trials 20
+    rearec-keras export RUN_DIR_OR_MODEL --out DIR [--max-k 100]
 
 `rearec-keras train` with no arguments trains ReaSASRec-PRL (K=2) on the
 bundled MovieLens-100K (leave-one-out), keeps the best epoch on validation
@@ -299,6 +300,24 @@ def cmd_tune(args):
     return 0
 
 
+def cmd_export(args):
+    from rearec_keras.experiments import runner
+    from rearec_keras.serving.export import ExportError
+    from rearec_keras.serving.export import export_serving
+
+    _, model = runner.load_run(args.run)
+    try:
+        info = export_serving(model, args.out, max_k=args.max_k, steps=args.steps,
+                              overwrite=args.overwrite)
+    except ExportError as e:
+        raise UsageError(f"rearec-keras export: {e}") from None
+    print(f"{info['model']} ({info['learning']}, K={info['reasoning_steps']}, "
+          f"{info['num_items']:,} items, histories of {info['max_length']}) exported to {args.out}")
+    print(f"endpoints: {', '.join(info['endpoints'])}; k in 1..{info['max_k']}; "
+          f"description in {Path(args.out) / 'serving.json'}")
+    return 0
+
+
 # ----------------------------------------------------------------------
 
 
@@ -367,6 +386,17 @@ def build_parser():
     tune.add_argument("--quiet", action="store_true")
     _add_config_flags(tune)
     tune.set_defaults(func=cmd_tune)
+
+    export = sub.add_parser(
+        "export", help="a run or .keras model as a TensorFlow SavedModel (encode, top_k)")
+    export.add_argument("run", metavar="RUN_DIR_OR_MODEL")
+    export.add_argument("--out", required=True, help="output directory of the SavedModel")
+    export.add_argument("--max-k", type=int,
+                        help="largest k the top_k endpoints accept (default: the whole catalog)")
+    export.add_argument("--steps", type=int,
+                        help="reasoning steps to serve with (default: the model's K)")
+    export.add_argument("--overwrite", action="store_true", help="replace an earlier export")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

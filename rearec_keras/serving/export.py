@@ -1,0 +1,315 @@
+"""Export of a ReaRec model as a TensorFlow SavedModel for serving.
+
+`export_serving` writes, with `keras.export.ExportArchive` (TensorFlow
+backend only), a SavedModel whose endpoints are also its signatures:
+
+* `encode(histories)` -> float32 `[batch, d]`: the user vectors
+  (`model.user_vectors`, the learning method's pooled reasoning state over
+  the base temperature). Catalog scores are `encode(h) · item_vectorsᵀ`.
+* `top_k(histories, k)` -> `{"ids": int32 [batch, k], "scores": float32
+  [batch, k]}`, best first: the same items and scores as
+  `model.recommend(histories, k)`.
+* `top_k_unseen(histories, k)`: the same, never recommending an item of the
+  history (`model.recommend(..., exclude_history=True)`).
+* `item_vectors()` -> float32 `[num_items + 1, d]`, row 0 is padding.
+
+`histories` is int32 `[batch, max_length]`, left-padded with 0 (the
+signature fixes the length: pad shorter histories, keep the newest
+`max_length` items of longer ones); `k` is a scalar int32 tensor. The
+padding id 0 is never returned: ranking runs over the columns of items
+1..num_items only. Equal scores come lower item id first. `k` must be in
+`1..max_k` (default `max_k`: the whole catalog); a larger `k` is an error,
+not clamped, so a response always has exactly `k` columns. With
+`top_k_unseen`, when `k` exceeds the number of unseen items the tail is
+filled with history items whose score is `-inf`. Item ids outside
+`0..num_items`, empty rows (only padding) and a `k` out of range raise
+`tf.errors.InvalidArgumentError` with a message that names the problem.
+
+Next to `saved_model.pb`, `serving.json` records the catalog size, history
+length, reasoning steps, learning method, `max_k` and the endpoints.
+`load_serving(path)` reads an export back (numpy in, numpy out) with
+TensorFlow alone.
+
+Example:
+
+```python
+from rearec_keras.serving import export_serving, load_serving
+
+export_serving(model, "exports/sasrec-prl")
+served = load_serving("exports/sasrec-prl")       # or tf.saved_model.load
+ids, scores = served.top_k(histories, k=10, exclude_history=True)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rearec_keras.utils.validation import check_int
+
+SERVING_JSON = "serving.json"
+FORMAT = "rearec_keras.serving/1"
+ENDPOINTS = ("encode", "top_k", "top_k_unseen", "item_vectors")
+
+
+class ExportError(ValueError):
+    """An export cannot be written as asked (bad option, occupied path)."""
+
+
+def _check_options(model, path, max_k, steps, overwrite):
+    """Resolved `(max_k, steps)`; raises before anything is traced."""
+    try:
+        max_k = model.num_items if max_k is None else check_int("max_k", max_k, 1, model.num_items)
+        steps = model.reasoning_steps if steps is None else check_int(
+            "steps", steps, 0, model.reasoning_steps)
+    except ValueError as e:
+        raise ExportError(
+            f"{e} (the model has {model.num_items} items and reasoning_steps="
+            f"{model.reasoning_steps})") from None
+    path = Path(path)
+    if path.exists() and not (path.is_dir() and not any(path.iterdir())):
+        if not overwrite:
+            raise ExportError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) "
+                              "to replace an earlier export")
+        if not (path.is_dir() and ((path / SERVING_JSON).exists()
+                                   or (path / "saved_model.pb").exists())):
+            raise ExportError(f"{path} exists and is not an earlier export (no {SERVING_JSON}); "
+                              "refusing to replace it")
+    return max_k, steps
+
+
+def export_serving(model, path, *, max_k: int | None = None, steps: int | None = None,
+                   overwrite: bool = False, verbose: bool = False) -> dict:
+    """Writes `model` as a serving SavedModel at `path` (TensorFlow backend).
+
+    Args:
+        model: a `ReaRecModel` (`ReaSASRec`, `SASRec`, ...); built if needed.
+        path: output directory (the SavedModel and `serving.json`).
+        max_k: largest `k` the `top_k` endpoints accept (default: the whole
+            catalog, `num_items`).
+        steps: reasoning steps to serve with (default: all K the model was
+            trained with; fewer trade accuracy for latency).
+        overwrite: replace an earlier export at `path`.
+        verbose: print Keras' summary of the endpoints.
+
+    Returns:
+        The `serving.json` content as a dict.
+
+    Raises:
+        RuntimeError: the Keras backend is not TensorFlow.
+        TypeError: `model` is not a ReaRec model.
+        ExportError: `max_k` or `steps` out of range, or `path` is occupied.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"export_serving writes a TensorFlow SavedModel and needs the TensorFlow backend; "
+            f"the Keras backend is {backend!r}. Set KERAS_BACKEND=tensorflow (a .keras file saved "
+            "under any backend loads there) and export again.")
+    from rearec_keras.models import ReaRecModel
+
+    if not isinstance(model, ReaRecModel):
+        raise TypeError(f"export_serving needs a ReaRec model (ReaSASRec, SASRec, ...); "
+                        f"got {type(model).__name__}")
+    max_k, steps = _check_options(model, path, max_k, steps, overwrite)
+    if not model.built:
+        model.build((None, model.max_length))
+
+    import tensorflow as tf
+
+    num_items, length = model.num_items, model.max_length
+    histories_spec = tf.TensorSpec([None, length], tf.int32, name="histories")
+    k_spec = tf.TensorSpec([], tf.int32, name="k")
+
+    def checked(histories):
+        asserts = [
+            tf.debugging.assert_non_negative(
+                histories, message=f"histories hold a negative item id; ids are 1..{num_items} "
+                                   "and 0 is padding"),
+            tf.debugging.assert_less_equal(
+                histories, tf.constant(num_items, tf.int32),
+                message=f"histories hold an item id above {num_items}; the model knows "
+                        f"{num_items} items (ids 1..{num_items}; 0 is padding)"),
+            tf.debugging.assert_equal(
+                tf.reduce_all(tf.reduce_any(tf.not_equal(histories, 0), axis=1)), True,
+                message="a history row is empty (only padding); every row needs at least "
+                        "one item"),
+        ]
+        with tf.control_dependencies(asserts):
+            return tf.identity(histories)
+
+    def checked_k(k):
+        asserts = [
+            tf.debugging.assert_greater_equal(k, 1, message=f"k must be in 1..{max_k}"),
+            tf.debugging.assert_less_equal(
+                k, max_k, message=f"k must be in 1..{max_k} (max_k of this export)"),
+        ]
+        with tf.control_dependencies(asserts):
+            return tf.identity(k)
+
+    # One graph of the encoder, called by every endpoint (traced once, not
+    # once per endpoint and per export pass).
+    encode = tf.function(lambda histories: model.user_vectors(checked(histories), steps=steps),
+                         input_signature=[histories_spec])
+
+    def item_scores(histories):
+        # Items 1..N only: padding (column 0) can never be ranked.
+        return tf.matmul(encode(histories), model.item_vectors()[1:], transpose_b=True)
+
+    def ranked(scores, k):
+        values, columns = tf.math.top_k(scores, k=checked_k(k))  # ties: lower id first
+        return {"ids": columns + 1, "scores": values}
+
+    def top_k(histories, k):
+        return ranked(item_scores(histories), k)
+
+    def top_k_unseen(histories, k):
+        scores = item_scores(histories)
+        batch = tf.shape(histories)[0]
+        rows = tf.repeat(tf.range(batch), length)
+        indices = tf.stack([rows, tf.reshape(histories, [-1])], axis=1)
+        seen = tf.scatter_nd(indices, tf.ones_like(rows), tf.stack([batch, num_items + 1]))
+        scores = tf.where(seen[:, 1:] > 0, tf.constant(-np.inf, tf.float32), scores)
+        return ranked(scores, k)
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # `top_k` first: the first endpoint is also the `serving_default` signature.
+    archive.add_endpoint("top_k", top_k, input_signature=[histories_spec, k_spec])
+    archive.add_endpoint("top_k_unseen", top_k_unseen, input_signature=[histories_spec, k_spec])
+    archive.add_endpoint("encode", encode, input_signature=[histories_spec])
+    archive.add_endpoint("item_vectors", model.item_vectors, input_signature=[])
+
+    path = Path(path)
+    if path.exists():
+        shutil.rmtree(path)
+    archive.write_out(str(path), verbose=verbose)
+    info = _serving_info(model, max_k, steps)
+    (path / SERVING_JSON).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def _serving_info(model, max_k, steps):
+    from rearec_keras.version import __version__
+
+    histories = f"int32 [batch, {model.max_length}], left-padded with 0"
+    ranked = {"inputs": {"histories": histories, "k": f"int32 scalar in 1..{max_k}"},
+              "outputs": {"ids": "int32 [batch, k]", "scores": "float32 [batch, k]"}}
+    return {
+        "format": FORMAT,
+        "model": type(model).__name__,
+        "num_items": model.num_items,
+        "max_length": model.max_length,
+        "hidden_dim": model.hidden_dim,
+        "reasoning_steps": steps,
+        "trained_reasoning_steps": model.reasoning_steps,
+        "learning": model.learning,
+        "inference_pooling": model.inference_pooling,
+        "max_k": max_k,
+        "endpoints": {
+            "top_k": ranked,
+            "top_k_unseen": {**ranked, "note": "history items excluded (score -inf if k "
+                                               "exceeds the unseen items)"},
+            "encode": {"inputs": {"histories": histories},
+                       "outputs": f"float32 [batch, {model.hidden_dim}] user vectors"},
+            "item_vectors": {"inputs": {},
+                             "outputs": f"float32 [{model.num_items + 1}, {model.hidden_dim}], "
+                                        "row 0 is padding"},
+        },
+        "ids": f"1..{model.num_items}; 0 is padding and never returned; equal scores: lower id first",
+        "rearec_keras_version": __version__,
+    }
+
+
+class ServingModel:
+    """An export read back with `tf.saved_model.load`, numpy in and out.
+
+    Histories shorter than `max_length` are left-padded with 0; input errors
+    raised inside the graph come back as `ValueError`. Needs TensorFlow only
+    (not Keras, not this package's models).
+
+    Attributes:
+        info: the export's `serving.json`.
+        saved_model: the object `tf.saved_model.load` returned (its
+            `encode`, `top_k`, `top_k_unseen`, `item_vectors` functions and
+            `signatures`).
+    """
+
+    def __init__(self, path):
+        import tensorflow as tf
+
+        path = Path(path)
+        info_path = path / SERVING_JSON
+        if not info_path.exists():
+            raise FileNotFoundError(f"{path} is not a rearec_keras serving export (no {SERVING_JSON})")
+        self.path = path
+        self.info = json.loads(info_path.read_text())
+        self.saved_model = tf.saved_model.load(str(path))
+
+    @property
+    def num_items(self) -> int:
+        return int(self.info["num_items"])
+
+    @property
+    def max_length(self) -> int:
+        return int(self.info["max_length"])
+
+    def _histories(self, histories):
+        arr = np.asarray(histories)
+        if arr.ndim != 2:
+            raise ValueError(f"histories must be 2-D [batch, length] item ids (left-padded with 0); "
+                             f"got shape {arr.shape}")
+        if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"histories must hold integer item ids, got dtype {arr.dtype}")
+        if arr.shape[1] > self.max_length:
+            raise ValueError(f"histories have length {arr.shape[1]} but the export reads at most "
+                             f"max_length={self.max_length}; keep the last {self.max_length} items")
+        if np.any(arr > np.iinfo(np.int32).max) or np.any(arr < np.iinfo(np.int32).min):
+            raise ValueError(f"histories hold an item id above {self.num_items}; the model knows "
+                             f"{self.num_items} items (ids 1..{self.num_items}; 0 is padding)")
+        out = np.zeros((arr.shape[0], self.max_length), np.int32)
+        out[:, self.max_length - arr.shape[1]:] = arr
+        return out
+
+    def _run(self, fn, *args):
+        import tensorflow as tf
+
+        try:
+            return fn(*args)
+        except tf.errors.InvalidArgumentError as e:
+            raise ValueError(_assert_message(e.message)) from None
+
+    def encode(self, histories) -> np.ndarray:
+        """User vectors, float32 `[batch, d]`."""
+        return self._run(self.saved_model.encode, self._histories(histories)).numpy()
+
+    def top_k(self, histories, k: int = 10, exclude_history: bool = False):
+        """`(ids int32 [batch, k], scores float32 [batch, k])`, best first."""
+        check_int("k", k, 1, int(self.info["max_k"]))
+        fn = self.saved_model.top_k_unseen if exclude_history else self.saved_model.top_k
+        out = self._run(fn, self._histories(histories), np.int32(k))
+        return out["ids"].numpy(), out["scores"].numpy()
+
+    def item_vectors(self) -> np.ndarray:
+        """The item table, float32 `[num_items + 1, d]` (row 0 is padding)."""
+        return self.saved_model.item_vectors().numpy()
+
+
+def _assert_message(text: str) -> str:
+    """The message of a failed in-graph assertion (else the first line)."""
+    found = re.search(r"assertion failed: \[(.*?)\]", text, flags=re.S)
+    if found:
+        return found.group(1).strip().rstrip(".")
+    return next((line for line in text.splitlines() if line.strip()), text).strip()
+
+
+def load_serving(path) -> ServingModel:
+    """Reads an `export_serving` directory back (see `ServingModel`)."""
+    return ServingModel(path)
