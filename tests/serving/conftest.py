@@ -7,7 +7,6 @@ process that imports TensorFlow alone (`serving_helpers.reload_fresh`).
 import pytest
 
 from serving_helpers import KS
-from serving_helpers import NUM_ITEMS
 from serving_helpers import make_histories
 from serving_helpers import make_model
 from serving_helpers import reload_fresh

@@ -2,6 +2,8 @@
 the Keras model does; options, errors and `load_serving`."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -97,7 +99,7 @@ def test_padding_is_never_returned_and_ties_go_to_the_lower_id(served):
     # excluding the history: the unseen items in id order
     for row, history in enumerate(histories):
         unseen = [i for i in range(1, NUM_ITEMS + 1) if i not in set(history.tolist())]
-        np.testing.assert_array_equal(reloaded[f"ties/top_k_unseen/5/ids"][row], unseen[:5])
+        np.testing.assert_array_equal(reloaded["ties/top_k_unseen/5/ids"][row], unseen[:5])
 
 
 def test_serving_json_describes_the_export(served):
@@ -238,3 +240,14 @@ def test_other_backends_are_refused(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="needs the TensorFlow backend; the Keras backend is 'jax'"):
         export_serving(model, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_importing_serving_is_light():
+    """`python -m rearec_keras.serving.tfrs_index` must be able to set
+    TF_USE_LEGACY_KERAS before TensorFlow starts: the package imports
+    neither TensorFlow nor Keras until a function needs them."""
+    check = ("import sys, rearec_keras.serving, rearec_keras.serving.export, "
+             "rearec_keras.serving.tfrs_index\n"
+             "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
