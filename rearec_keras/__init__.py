@@ -24,7 +24,8 @@ import importlib
 from rearec_keras.version import __version__
 
 _SUBMODULES = (
-    "data", "datasets", "evaluation", "experiments", "layers", "losses", "models", "tuning",
+    "data", "datasets", "evaluation", "experiments", "layers", "losses", "models", "serving",
+    "tuning",
 )
 
 # Public name -> module that defines it.

@@ -622,11 +622,13 @@ class ReaRecModel(keras.Model):
             if exclude_history:
                 rows = np.repeat(np.arange(len(batch)), batch.shape[1])
                 scores[rows, batch.ravel()] = -np.inf
-                scores[:, 0] = -np.inf
+            # Rank items 1..N only: padding is never returned, even when k
+            # exceeds the unseen items (their tail is seen items at -inf).
+            scores = scores[:, 1:]
             top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
             top_scores = np.take_along_axis(scores, top, axis=1)
             order = np.argsort(-top_scores, axis=1, kind="stable")
-            ids.append(np.take_along_axis(top, order, axis=1).astype(np.int32))
+            ids.append(np.take_along_axis(top, order, axis=1).astype(np.int32) + 1)
             values.append(np.take_along_axis(top_scores, order, axis=1).astype(np.float32))
         return np.concatenate(ids), np.concatenate(values)
 

@@ -165,6 +165,15 @@ def test_padding_never_wins_and_recommend():
     ids, _ = model.recommend(h, k=3, exclude_history=True)
     for row in range(5):
         assert not set(ids[row]) & set(h[row][h[row] > 0])
+    # k beyond the unseen items: every item exactly once, unseen ones first,
+    # never the padding id.
+    ids, values = model.recommend(h, k=N_ITEMS, exclude_history=True)
+    for row in range(5):
+        seen = set(h[row][h[row] > 0])
+        assert sorted(ids[row]) == list(range(1, N_ITEMS + 1))
+        unseen = N_ITEMS - len(seen)
+        assert not set(ids[row][:unseen]) & seen and set(ids[row][unseen:]) == seen
+        assert np.isneginf(values[row][unseen:]).all()
 
 
 def test_step_scores_and_fewer_steps():
