@@ -82,6 +82,8 @@ def _run_cell(args, num_items, softmax):
         if oom:
             shape = oom[0].split("shape")[1].split(" and")[0] if "shape" in oom[0] else ""
             return {"error": f"out of memory (allocating a {shape.strip()} tensor)"}
+        if proc.returncode == -9:
+            return {"error": "killed by the OS (SIGKILL: out of memory)"}
         return {"error": f"exit {proc.returncode}: {lines[-1][:80]}"}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
