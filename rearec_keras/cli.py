@@ -1,6 +1,7 @@
 """The `rearec-keras` command line.
 
     rearec-keras train [--config FILE] [--learning erl] [--kl-weight 0.01] ...
+    rearec-keras train --strategy mirrored [--cpu-devices 2] ...
     rearec-keras evaluate RUN_DIR_OR_MODEL
     rearec-keras recommend RUN_DIR_OR_MODEL (--user ID | --history 1,2,3) [-k 10]
     rearec-keras compare --methods base,erl,prl --seeds 0,1,2
@@ -65,6 +66,27 @@ def _add_config_flags(parser):
         elif cfg.scalar_type(name) in (int, float):
             kwargs["type"] = cfg.scalar_type(name)
         group.add_argument(flag, help=f"default {default}", **kwargs)
+
+
+def _add_device_flag(parser):
+    parser.add_argument(
+        "--cpu-devices", type=int, metavar="N",
+        help="split the CPU into N devices (to try --strategy mirrored or data_parallel "
+             "on a machine without accelerators)")
+
+
+def _simulate_devices(args):
+    count = getattr(args, "cpu_devices", None)
+    if count is None:
+        return
+    from rearec_keras import distribute
+
+    if count < 1:
+        raise UsageError(f"--cpu-devices must be >= 1, got {count}")
+    try:
+        distribute.simulate_cpu_devices(count)
+    except distribute.StrategyError as e:
+        raise UsageError(f"rearec-keras: --cpu-devices: {e}") from None
 
 
 def _int_list(text):
@@ -332,6 +354,7 @@ def build_parser():
     _add_config_flags(train)
     train.add_argument("--run-dir", help="run directory (default runs/DATASET-BACKBONE-METHOD-seedN)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_device_flag(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="metrics of a trained run or .keras model, per step")
@@ -358,6 +381,7 @@ def build_parser():
     comp.add_argument("--out", help="directory of the runs and the table")
     comp.add_argument("--quiet", action="store_true")
     _add_config_flags(comp)
+    _add_device_flag(comp)
     comp.set_defaults(func=cmd_compare)
 
     an = sub.add_parser("analyze", help="the paper's analyses of a run: PNG plots + CSV")
@@ -385,6 +409,7 @@ def build_parser():
     tune.add_argument("--tuner-id", help="distributed tuning: 'chief' or a worker id (tuner0, ...)")
     tune.add_argument("--quiet", action="store_true")
     _add_config_flags(tune)
+    _add_device_flag(tune)
     tune.set_defaults(func=cmd_tune)
 
     export = sub.add_parser(
@@ -426,6 +451,7 @@ def main(argv=None):
         # may import Keras.
         _import_backend_quietly()
         args = build_parser().parse_args(argv)
+        _simulate_devices(args)
         return args.func(args)
     except UsageError as e:
         print(str(e), file=sys.stderr)

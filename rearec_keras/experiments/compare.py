@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rearec_keras import distribute
 from rearec_keras.experiments.config import LEARNING
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.runner import metric_columns
 from rearec_keras.experiments.runner import prepare_data
+from rearec_keras.experiments.runner import run_strategy
 from rearec_keras.experiments.runner import train_run
 
 
@@ -26,6 +28,8 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
             raise ConfigError(f"unknown method {m!r} in --methods; choose from {', '.join(LEARNING)}")
     if not methods or not seeds:
         raise ConfigError("compare needs at least one method and one seed")
+    # First: multi_worker sets up its collective ops before any TensorFlow op.
+    strategy = run_strategy(base_config)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = metric_columns(base_config.ks)
@@ -66,6 +70,8 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
     table += "\n".join("| " + " | ".join(r) + " |" for r in rows)
     table = (f"test metrics, mean ± std over seeds {', '.join(map(str, seeds))} "
              f"(gain vs {rows[0][0]} in parentheses)\n\n" + table)
+    if not distribute.is_chief(strategy):  # multi_worker: the chief writes the table
+        return table
     (out_dir / "compare.md").write_text(table + "\n")
     with open(out_dir / "compare.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(csv_rows[0]))

@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from rearec_keras.distribute import STRATEGIES
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
@@ -36,7 +37,11 @@ CHOICES = {
     "loss_variant": ("code", "paper"),
     "negatives": ("full", "in_batch", "uniform", "popularity"),
     "precision": ("float32", "mixed_bfloat16"),
+    "strategy": STRATEGIES,
 }
+# Settings that say how a run executes, not what it computes: a run
+# directory may be resumed with other values.
+EXECUTION_KEYS = ("strategy",)
 # Settings passed unchanged to the model constructor (same names).
 MODEL_KEYS = (
     "max_length", "hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout",
@@ -87,6 +92,12 @@ class RunConfig:
         (epochs without improvement of `monitor` on validation before
         stopping), monitor (`ndcg@20` etc.), ks (cut-offs reported),
         eval_batch_size.
+        strategy: data-parallel training (`rearec_keras.distribute`):
+            `default` (one device), `mirrored` (TensorFlow, local GPUs or
+            logical CPUs), `multi_worker` (TensorFlow, hosts from
+            `TF_CONFIG`) or `data_parallel` (JAX). `batch_size` is the
+            global batch, split over the replicas (it must be divisible by
+            their number; a last partial batch is dropped).
     """
 
     # data
@@ -130,6 +141,7 @@ class RunConfig:
     monitor: str = "ndcg@20"
     ks: tuple = (10, 20)
     eval_batch_size: int = 512
+    strategy: str = "default"
 
     def __post_init__(self):
         self.validate()

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import MODEL_KEYS
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
@@ -129,18 +130,63 @@ def build_model(config: RunConfig, num_items: int, item_frequencies=None):
 
 
 def compiled_model(config: RunConfig, num_items: int, item_frequencies=None):
-    """`build_model`, compiled with Adam at `config.learning_rate`."""
+    """`build_model`, compiled with Adam at `config.learning_rate`, created
+    in the scope of `config.strategy` (fit it in `strategy_scope(config)`)."""
     import keras
 
-    model = build_model(config, num_items, item_frequencies)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    with strategy_scope(config):
+        model = build_model(config, num_items, item_frequencies)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return model
+
+
+def run_strategy(config: RunConfig):
+    """The strategy object of `config.strategy` (None for `default`), made
+    once per process; `ConfigError` if the active backend cannot run it.
+    `multi_worker` must be made before any TensorFlow op (`train_run` makes
+    it first)."""
+    from rearec_keras import distribute
+
+    try:
+        return distribute.make_strategy(config.strategy)
+    except distribute.StrategyError as e:
+        raise ConfigError(str(e)) from None
+
+
+def strategy_scope(config: RunConfig):
+    """The context manager to create and fit a model of `config` in."""
+    from rearec_keras import distribute
+
+    return distribute.distribution_scope(run_strategy(config))
 
 
 def training_dataset(config: RunConfig, part):
     """The training `SplitPart` batched and shuffled as the config says
-    (fit it with `shuffle=False`: the dataset shuffles itself)."""
-    return part.as_dataset(config.batch_size, shuffle=True, seed=config.seed)
+    (fit it with `shuffle=False`: the dataset shuffles itself).
+
+    `config.batch_size` is the global batch. Under a strategy with several
+    replicas it must split evenly between them, and the last partial batch
+    of an epoch is dropped (a different remainder each epoch, as the order
+    reshuffles), so that every replica gets the same number of examples;
+    `multi_worker` shards each batch between the workers.
+    """
+    from rearec_keras import distribute
+
+    strategy = run_strategy(config)
+    replicas = distribute.num_replicas(strategy)
+    if replicas > 1:
+        try:
+            distribute.check_global_batch(config.batch_size, strategy)
+        except distribute.StrategyError as e:
+            raise ConfigError(str(e)) from None
+        if len(part.targets) < config.batch_size:
+            raise ConfigError(
+                f"the training data has {len(part.targets):,} examples, fewer than one global "
+                f"batch (batch_size={config.batch_size}) over {replicas} replicas"
+            )
+    dataset = part.as_dataset(config.batch_size, shuffle=True, seed=config.seed,
+                              drop_remainder=replicas > 1)
+    return distribute.prepare_dataset(dataset, strategy)
 
 
 def monitor_name(config: RunConfig) -> str:
@@ -152,10 +198,21 @@ def monitor_name(config: RunConfig) -> str:
 
 def validation_callback(config: RunConfig, part):
     """Full-ranking evaluation of `part` after every epoch (puts
-    `monitor_name(config)` and the other `val_` metrics into the logs)."""
+    `monitor_name(config)` and the other `val_` metrics into the logs).
+
+    Under a strategy the model scores each batch with a direct call: Keras'
+    `predict_on_batch` of a model made under `MirroredStrategy` runs the
+    whole batch on every replica and returns the rows once per replica.
+    """
     from rearec_keras.evaluation import RankingEvaluationCallback
 
-    return RankingEvaluationCallback(part, ks=config.ks, batch_size=config.eval_batch_size)
+    score_fn = None if config.strategy == "default" else _direct_scores
+    return RankingEvaluationCallback(part, ks=config.ks, batch_size=config.eval_batch_size,
+                                     score_fn=score_fn)
+
+
+def _direct_scores(model, histories):
+    return model(histories, training=False)
 
 
 def check_catalog(model, split):
@@ -278,14 +335,15 @@ def _epoch_times_class():
 
 def settings_diff(previous: dict, current: dict, ignore=(), nested=()) -> list:
     """Sorted keys whose values differ between two settings dicts, except
-    `ignore`; the keys in `nested` hold dicts compared key by key."""
+    `ignore`; the keys in `nested` hold dicts compared key by key (`ignore`
+    applies inside them too)."""
     diff = []
     for key in set(previous) | set(current):
         old, new = previous.get(key), current.get(key)
         if key in ignore or old == new:
             continue
         if key in nested and isinstance(old, dict) and isinstance(new, dict):
-            diff += settings_diff(old, new)
+            diff += settings_diff(old, new, ignore=ignore)
         else:
             diff.append(key)
     return sorted(diff)
@@ -296,7 +354,7 @@ def _check_run_dir(config: RunConfig, run_dir: Path):
     if saved.exists():
         # Settings added to RunConfig after the run was made take defaults.
         previous = {**RunConfig().to_dict(), **json.loads(saved.read_text())}
-        diff = settings_diff(previous, config.to_dict())
+        diff = settings_diff(previous, config.to_dict(), ignore=EXECUTION_KEYS)
         if diff:
             raise RunError(
                 f"run directory {run_dir} holds a run with another config "
@@ -316,15 +374,30 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
             if it holds a finished run, its metrics are returned as they are.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
         split, dataset: optional already prepared data (must match config).
+
+    Under `config.strategy` the model is created and trained in the
+    strategy's scope; `best.keras` loads without it. In a `multi_worker`
+    cluster every worker runs `train_run` with the same arguments; the chief
+    writes `run_dir`, each other worker `run_dir/workers/TYPE-ID` (its own
+    checkpoints, so that every worker resumes a killed job).
     """
     import keras
 
-    run_dir = Path(run_dir)
+    from rearec_keras import distribute
+
+    # First: multi_worker configures its collective ops before any op runs.
+    strategy = run_strategy(config)
+    run_dir = distribute.worker_dir(run_dir, strategy)
     resumed = _check_run_dir(config, run_dir)
     metrics_path = run_dir / "metrics.json"
     if resumed and metrics_path.exists():
         _log(verbose, f"run {run_dir} is already finished; reading its metrics")
         return json.loads(metrics_path.read_text())
+    if strategy is not None:
+        role = distribute.worker_role(strategy)
+        _log(verbose, f"strategy {config.strategy}: {distribute.num_replicas(strategy)} replicas, "
+                      f"global batch {config.batch_size}"
+                      + (f"; this process is {role[0]} {role[1]}" if role else ""))
     keras.utils.set_random_seed(config.seed)
     if split is None:
         dataset, split = prepare_data(config, verbose)
@@ -354,13 +427,14 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
             keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
         ]
         fit_verbose = verbose if verbose != 1 or sys.stdout.isatty() else 2
-        model.fit(
-            training_dataset(config, split.train),
-            epochs=config.epochs,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=fit_verbose,
-        )
+        with strategy_scope(config):
+            model.fit(
+                training_dataset(config, split.train),
+                epochs=config.epochs,
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=fit_verbose,
+            )
     train_seconds = time.perf_counter() - start
     if not best_path.exists():
         raise RunError(

@@ -4,6 +4,7 @@ import keras
 import keras_tuner
 
 from rearec_keras.experiments import runner
+from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import config_check
 from rearec_keras.tuning.search_space import SearchSpace
@@ -66,6 +67,12 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
         if settings:
             config = config.replace(**settings)
         self.num_items = config_check(check_int, "num_items", num_items, 1)
+        if config.strategy == "multi_worker":
+            raise ConfigError(
+                "tuning trains each trial in one process: use --strategy mirrored or "
+                "data_parallel for the devices of one host, and KerasTuner's distributed "
+                "mode (--oracle/--tuner-id) to spread trials over hosts"
+            )
         self.config = config
         self.item_frequencies = item_frequencies
         if (isinstance(search_space, SearchSpace) and overrides is None
@@ -108,10 +115,11 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
         # The evaluation must run first: the tuner's own callbacks (which
         # record the objective and checkpoint the best epoch) read its logs.
         callbacks = [evaluation, stopping, *(callbacks or [])]
-        return model.fit(
-            x, *args, epochs=config.epochs if epochs is None else epochs,
-            callbacks=callbacks, **kwargs,
-        )
+        with runner.strategy_scope(config):  # built in it too (compiled_model)
+            return model.fit(
+                x, *args, epochs=config.epochs if epochs is None else epochs,
+                callbacks=callbacks, **kwargs,
+            )
 
 
 class ReaSASRecHyperModel(ReaRecHyperModel):

@@ -33,6 +33,7 @@ import time
 import warnings
 from pathlib import Path
 
+from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import config_check
 from rearec_keras.experiments.runner import RunError
@@ -240,8 +241,9 @@ def _check_study_dir(out_dir: Path, record: dict):
     path = out_dir / "study.json"
     if path.exists():
         # A larger max_trials extends a study; anything else is another study.
-        diff = settings_diff(json.loads(path.read_text()), record, ignore=("max_trials",),
-                             nested=("config",))
+        # The strategy (how trials run) may change too.
+        diff = settings_diff(json.loads(path.read_text()), record,
+                             ignore=("max_trials", *EXECUTION_KEYS), nested=("config",))
         if diff:
             raise RunError(
                 f"study directory {out_dir} holds a study with other settings "
