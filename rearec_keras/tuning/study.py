@@ -242,7 +242,11 @@ def _check_study_dir(out_dir: Path, record: dict):
     if path.exists():
         # A larger max_trials extends a study; anything else is another study.
         # The strategy (how trials run) may change too.
-        diff = settings_diff(json.loads(path.read_text()), record,
+        previous = json.loads(path.read_text())
+        if isinstance(previous.get("config"), dict):
+            # Settings added to RunConfig after the study was made take defaults.
+            previous["config"] = {**RunConfig().to_dict(), **previous["config"]}
+        diff = settings_diff(previous, record,
                              ignore=("max_trials", *EXECUTION_KEYS), nested=("config",))
         if diff:
             raise RunError(
