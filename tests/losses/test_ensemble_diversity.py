@@ -3,7 +3,6 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from rearec_keras.losses import EnsembleDiversityLoss
 from rearec_keras.losses import MultiStepCrossEntropy
@@ -97,13 +96,11 @@ def test_zero_when_all_steps_identical(divergence):
     )
 
 
-def test_kl_gradient_flows_through_p_side_only():
-    logits = tf.constant(LOGITS[:, :2])
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(logits)
-        # entry [b, 0, 1] = KL(p_1 || sg(p_0)): step 0 is the detached side.
-        kl = tf.reduce_sum(pairwise_step_divergence(logits, "kl")[:, 0, 1])
-    grad = tape.gradient(kl, logits).numpy()
+def test_kl_gradient_flows_through_p_side_only(value_and_grad):
+    # entry [b, 0, 1] = KL(p_1 || sg(p_0)): step 0 is the detached side.
+    _, (grad,) = value_and_grad(
+        lambda x: keras.ops.sum(pairwise_step_divergence(x, "kl")[:, 0, 1]), [LOGITS[:, :2]]
+    )
     np.testing.assert_array_equal(grad[:, 0], 0.0)  # detached log side
     p = np_softmax(LOGITS[:, :2])
     for b in range(B):
@@ -113,14 +110,11 @@ def test_kl_gradient_flows_through_p_side_only():
         assert grad[b, 1, 0] == 0.0  # padding column
 
 
-def test_kl_loss_gradient_matches_detached_formula():
+def test_kl_loss_gradient_matches_detached_formula(value_and_grad):
     # For K=1 the loss (with a huge cap) is -(KL(p1||sg p0) + KL(p0||sg p1))/2
     # per example; the gradient w.r.t. step 0 comes only from KL(p0||sg p1).
-    logits = tf.constant(LOGITS[:, :2])
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        value = EnsembleDiversityLoss(cap=1e6, reduction="sum")(None, logits)
-    grad = tape.gradient(value, logits).numpy()
+    loss = EnsembleDiversityLoss(cap=1e6, reduction="sum")
+    _, (grad,) = value_and_grad(lambda x: loss(None, x), [LOGITS[:, :2]])
     p = np_softmax(LOGITS[:, :2])
     for b in range(B):
         kl0 = np_kl(p[b, 0], p[b, 1])
@@ -150,18 +144,15 @@ def test_more_diverse_steps_lower_the_total_loss(divergence):
 
 
 @pytest.mark.parametrize("divergence", ["kl", "js"])
-def test_gradient_step_increases_diversity(divergence):
+def test_gradient_step_increases_diversity(divergence, value_and_grad):
     loss = EnsembleDiversityLoss(divergence)
-    logits = tf.Variable(LOGITS)
     before = as_np(ensemble_diversity(LOGITS, divergence))
-    with tf.GradientTape() as tape:
-        value = loss(None, logits)
-    logits.assign_sub(0.1 * tape.gradient(value, logits))
-    after = as_np(ensemble_diversity(logits, divergence))
+    _, (grad,) = value_and_grad(lambda x: loss(None, x), [LOGITS])
+    after = as_np(ensemble_diversity(LOGITS - 0.1 * grad, divergence))
     assert np.all(after > before)
 
 
-def test_bounded_and_finite_for_extreme_distributions():
+def test_bounded_and_finite_for_extreme_distributions(value_and_grad):
     extreme = np.zeros((2, 3, N + 1), "float32")
     extreme[:, 0, 1] = 1e4
     extreme[:, 1, 2] = 1e4
@@ -179,15 +170,13 @@ def test_bounded_and_finite_for_extreme_distributions():
         math.log(2), abs=1e-6
     )
     for divergence in ("kl", "js"):
-        x = tf.constant(extreme)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            value = EnsembleDiversityLoss(divergence)(None, x)
-        assert np.isfinite(value.numpy()) and value.numpy() >= -cap
-        assert np.all(np.isfinite(tape.gradient(value, x).numpy()))
+        loss = EnsembleDiversityLoss(divergence)
+        value, (grad,) = value_and_grad(lambda x: loss(None, x), [extreme])
+        assert np.isfinite(value) and value >= -cap
+        assert np.all(np.isfinite(grad))
 
 
-def test_bounded_objective_cannot_run_away():
+def test_bounded_objective_cannot_run_away(value_and_grad):
     """The official ERL objective, `CE(mean-pooled logits) - lambda * div`.
 
     Scores are linear in the states, so the mean-pooled logits are the mean
@@ -202,27 +191,24 @@ def test_bounded_objective_cannot_run_away():
     lam = 0.5
 
     def run(diversity):
-        logits = tf.Variable(init)
+        logits = keras.Variable(init)
         optimizer = keras.optimizers.Adam(0.5)
 
-        @tf.function
-        def step():
-            with tf.GradientTape() as tape:
-                pooled = tf.reduce_mean(logits, axis=1, keepdims=True)
-                total = ce(targets, pooled) - lam * tf.reduce_mean(diversity(logits))
-            optimizer.apply_gradients([(tape.gradient(total, logits), logits)])
-            return total
+        def objective(x):
+            pooled = keras.ops.mean(x, axis=1, keepdims=True)
+            return ce(targets, pooled) - lam * keras.ops.mean(diversity(x))
 
         for _ in range(150):
-            total = step()
-        return total.numpy(), logits.numpy()
+            total, (grad,) = value_and_grad(objective, [as_np(logits)])
+            optimizer.apply_gradients([(keras.ops.convert_to_tensor(grad), logits)])
+        return total, as_np(logits)
 
     total, logits = run(ensemble_diversity)
     assert np.isfinite(total) and np.all(np.isfinite(logits))
     assert total >= -lam * math.log(N)
 
     def released(logits):
-        return tf.reduce_sum(pairwise_step_divergence(logits, "kl"), axis=(1, 2)) / 6.0
+        return keras.ops.sum(pairwise_step_divergence(logits, "kl"), axis=(1, 2)) / 6.0
 
     total_raw, logits_raw = run(released)
     assert total_raw < -3 * lam * math.log(N)  # runs away below the bound
@@ -230,15 +216,13 @@ def test_bounded_objective_cannot_run_away():
 
 
 @pytest.mark.parametrize("divergence", ["kl", "js"])
-def test_k0_gives_zero_not_nan(divergence):
-    logits = tf.constant(LOGITS[:, :1])
-    with tf.GradientTape() as tape:
-        tape.watch(logits)
-        value = EnsembleDiversityLoss(divergence)(None, logits)
-    assert value.numpy() == 0.0
+def test_k0_gives_zero_not_nan(divergence, value_and_grad):
+    logits = LOGITS[:, :1]
+    loss = EnsembleDiversityLoss(divergence)
+    value, (grad,) = value_and_grad(lambda x: loss(None, x), [logits])
+    assert value == 0.0
     np.testing.assert_array_equal(as_np(ensemble_diversity(logits, divergence)), 0.0)
-    grad = tape.gradient(value, logits)
-    assert grad is None or np.all(grad.numpy() == 0.0)
+    assert grad is None or np.all(grad == 0.0)
 
 
 def test_padding_column_is_ignored():

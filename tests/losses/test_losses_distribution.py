@@ -13,6 +13,11 @@ import sys
 
 import pytest
 
+# tf.distribute is TensorFlow's own API; the subprocess forces
+# KERAS_BACKEND=tensorflow, so other backends' runs skip this (it would only
+# repeat the TensorFlow check, and needs TensorFlow installed).
+pytestmark = pytest.mark.tf_only
+
 SCRIPT = pathlib.Path(__file__).with_name("_distributed_loss_script.py")
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
