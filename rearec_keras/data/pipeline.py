@@ -1,7 +1,9 @@
 """tf.data input pipelines built from in-memory arrays (TensorFlow edge).
 
 Keras 3 reads `tf.data.Dataset` input under every backend, so this is the
-one pipeline for TensorFlow, JAX and PyTorch training.
+pipeline for TensorFlow, JAX and PyTorch training. Without TensorFlow
+installed (a JAX or PyTorch machine) `make_dataset` returns the same batches
+as a `keras.utils.PyDataset` (`rearec_keras.data.batches.ArrayBatches`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ def make_dataset(
         repeat: repeat forever.
 
     Returns:
-        A `tf.data.Dataset` yielding `(inputs, targets)` batches.
+        A `tf.data.Dataset` yielding `(inputs, targets)` batches; without
+        TensorFlow installed, an `ArrayBatches` (`keras.utils.PyDataset`)
+        with the same batches (a different shuffled order).
     """
-    import tensorflow as tf
-
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     targets = np.asarray(targets)
@@ -52,6 +54,15 @@ def make_dataset(
             raise ValueError(
                 f"inputs have {len(arr)} rows but targets have {n}; they must match."
             )
+    try:
+        import tensorflow as tf
+    except ImportError:
+        from rearec_keras.data.batches import ArrayBatches
+
+        return ArrayBatches(
+            inputs, targets, batch_size, shuffle=shuffle, seed=seed,
+            drop_remainder=drop_remainder, repeat=repeat,
+        )
     tensors = tuple(tf.constant(np.asarray(a)) for a in inputs_tuple)
     target_tensor = tf.constant(targets)
 

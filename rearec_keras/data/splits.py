@@ -128,7 +128,8 @@ class SplitPart:
         Built from the in-memory arrays (index shuffling + batched gather,
         then prefetch), so it is never the training bottleneck. Works with
         `model.fit` under every Keras backend (Keras reads `tf.data` input
-        on JAX and PyTorch too).
+        on JAX and PyTorch too). Without TensorFlow installed, the same
+        batches come as a `keras.utils.PyDataset` (`ArrayBatches`).
 
         Args:
             batch_size: examples per batch.

@@ -416,12 +416,17 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         if tracker.state["epochs_done"]:
             _log(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
         model = compiled_model(config, split.num_items, split.train_item_counts())
+        from rearec_keras.utils.optional import has_tensorflow
+
         callbacks = [
             validation_callback(config, split.valid),
             _epoch_times_class()(),
             tracker,
             keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-            keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False),
+            # TensorBoard event files need TensorFlow (tf.summary): a JAX or
+            # PyTorch install without it gets log.csv only.
+            *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
+              if has_tensorflow() else []),
             # Two checkpoints: if a kill corrupts the newest while it is
             # written, the run resumes from the one before.
             keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),

@@ -2,8 +2,6 @@
 
 import math
 
-import numpy as np
-
 import keras
 from keras import ops
 
@@ -312,10 +310,12 @@ class TransformerBlock(keras.layers.Layer):
         if len(value_chunks) == 1:
             context = ops.einsum("bhts,bhsk->bhtk", probs, value_chunks[0])
         elif all(size is not None for size in sizes):
-            splits = list(np.cumsum(sizes[:-1]))
-            context = None
-            for p, v in zip(ops.split(probs, splits, axis=-1), value_chunks):
-                part = ops.einsum("bhts,bhsk->bhtk", p, v)
+            # Static slices, not `ops.split`: torch's split turns the split
+            # points into a tensor and back (which torch.compile rejects).
+            context, start = None, 0
+            for size, v in zip(sizes, value_chunks):
+                part = ops.einsum("bhts,bhsk->bhtk", probs[..., start : start + size], v)
+                start += size
                 context = part if context is None else context + part
         else:  # Unknown chunk lengths: fall back to one concatenated value.
             context = ops.einsum(

@@ -39,6 +39,7 @@ from rearec_keras.losses import MultiStepCrossEntropy
 from rearec_keras.losses import ReasoningContrastiveLoss
 from rearec_keras.losses import progressive_temperature_values
 from rearec_keras.utils.padding import mask_padding_column
+from rearec_keras.utils.saving import portable_compile_config
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
@@ -474,6 +475,11 @@ class ReaRecModel(keras.Model):
         if self.uses_noise and not any(isinstance(c, ReasoningNoiseSchedule) for c in callbacks):
             callbacks.insert(0, ReasoningNoiseSchedule())
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def get_compile_config(self):
+        """Keras' compile config, loadable and trainable on every backend
+        (see `rearec_keras.utils.saving.portable_compile_config`)."""
+        return portable_compile_config(self, super().get_compile_config())
 
     # ------------------------------------------------------------------
     # Inference API (eager, validated, batched).

@@ -1,0 +1,107 @@
+"""Batches of in-memory arrays as a `keras.utils.PyDataset` (no TensorFlow).
+
+`make_dataset` / `SplitPart.as_dataset` return a `tf.data.Dataset` when
+TensorFlow is installed and an `ArrayBatches` otherwise, so training runs on
+JAX or PyTorch machines without TensorFlow. Both yield the same batches
+(`(inputs, targets)`, same sizes and dtypes); shuffled orders differ.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """`(inputs, targets)` batches of numpy arrays, reshuffled every epoch.
+
+    Args:
+        inputs: an array `[n, ...]` or a tuple of such arrays.
+        targets: an array `[n]`.
+        batch_size: examples per batch.
+        shuffle: a new permutation of the examples every epoch (Keras calls
+            `on_epoch_end` after each epoch of `fit`).
+        seed: shuffle seed: the same seed gives the same sequence of epochs.
+        drop_remainder: drop the last partial batch.
+        repeat: endless (`num_batches` is None; pass `steps_per_epoch` to
+            `fit`); batch `i` comes from epoch `i // batches_per_epoch`.
+        **kwargs: `keras.utils.PyDataset` options (`workers`, ...).
+
+    Example:
+
+    ```python
+    batches = ArrayBatches(split.train.histories, split.train.targets,
+                           batch_size=256, shuffle=True, seed=0)
+    model.fit(batches, epochs=10, shuffle=False)
+    ```
+    """
+
+    def __init__(
+        self,
+        inputs,
+        targets,
+        batch_size: int = 256,
+        *,
+        shuffle: bool = False,
+        seed: int | None = None,
+        drop_remainder: bool = False,
+        repeat: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._tuple = isinstance(inputs, tuple)
+        self.inputs = tuple(np.asarray(a) for a in (inputs if self._tuple else (inputs,)))
+        self.targets = np.asarray(targets)
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_remainder = bool(drop_remainder)
+        self.repeat = bool(repeat)
+        n = len(self.targets)
+        full, rest = divmod(n, self.batch_size)
+        self.batches_per_epoch = full if (drop_remainder or not rest) else full + 1
+        if self.batches_per_epoch == 0:
+            raise ValueError(
+                f"{n} examples make no batch of {self.batch_size} with drop_remainder=True."
+            )
+        self._seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        self._epoch = 0
+        self._order = {}
+
+    @property
+    def num_batches(self):
+        return None if self.repeat else self.batches_per_epoch
+
+    def __len__(self):
+        if self.repeat:
+            raise TypeError("a repeated ArrayBatches is endless and has no len().")
+        return self.batches_per_epoch
+
+    def _permutation(self, epoch):
+        if not self.shuffle:
+            return None
+        if epoch not in self._order:
+            self._order = {epoch: np.random.default_rng((self._seed, epoch)).permutation(len(self.targets))}
+        return self._order[epoch]
+
+    def __getitem__(self, index):
+        index = int(index)
+        if index < 0 or (not self.repeat and index >= self.batches_per_epoch):
+            raise IndexError(f"batch {index} out of range 0..{self.batches_per_epoch - 1}.")
+        epoch, index = divmod(index, self.batches_per_epoch)
+        order = self._permutation(self._epoch + epoch)
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        rows = order[rows] if order is not None else rows
+        xs = tuple(a[rows] for a in self.inputs)
+        return (xs if self._tuple else xs[0]), self.targets[rows]
+
+    def __iter__(self):
+        """One epoch (endless when `repeat`); direct iteration also
+        reshuffles between passes."""
+        count = 0
+        while self.repeat or count < self.batches_per_epoch:
+            yield self[count]
+            count += 1
+        self.on_epoch_end()
+
+    def on_epoch_end(self):
+        self._epoch += 1
