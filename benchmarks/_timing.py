@@ -5,8 +5,8 @@ import time
 import numpy as np
 
 
-def interleaved_medians(calls, rounds):
-    """Median seconds of each zero-argument callable, timed round-robin.
+def interleaved_samples(calls, rounds):
+    """Seconds of every call of each zero-argument callable, timed round-robin.
 
     Every round calls each function once, so slow drifts of the machine
     (other processes, clock boosts) hit all of them alike instead of biasing
@@ -18,4 +18,9 @@ def interleaved_medians(calls, rounds):
             start = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return {name: np.asarray(t) for name, t in times.items()}
+
+
+def interleaved_medians(calls, rounds):
+    """Median seconds of each callable (see `interleaved_samples`)."""
+    return {name: float(np.median(t)) for name, t in interleaved_samples(calls, rounds).items()}

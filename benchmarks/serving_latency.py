@@ -15,7 +15,6 @@ ratio of the medians.
 import argparse
 import os
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -23,6 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _timing import interleaved_samples  # noqa: E402
 from rearec_keras.models import ReaSASRec  # noqa: E402
 from rearec_keras.models import SASRec  # noqa: E402
 from rearec_keras.serving import export_serving  # noqa: E402
@@ -38,18 +38,6 @@ def random_histories(batch, rng):
         n = int(rng.integers(1, MAX_LENGTH + 1))
         out[row, -n:] = rng.integers(1, NUM_ITEMS + 1, size=n)
     return out
-
-
-def interleaved_samples(calls, rounds):
-    """Seconds of every call of each zero-argument callable, round-robin
-    (like `_timing.interleaved_medians`, keeping all samples for p99)."""
-    times = {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: np.asarray(t) for name, t in times.items()}
 
 
 def main():
