@@ -110,8 +110,8 @@ def _value_and_grad(fn, inputs, variables=()):
             grads = torch.autograd.grad(value, targets, allow_unused=True)
         else:  # `fn` is constant in every input (e.g. a loss that is 0 for K=0).
             grads = [None] * len(targets)
-    else:  # pragma: no cover
-        raise NotImplementedError(f"no gradient helper for backend {backend!r}")
+    else:  # numpy / openvino: Keras has no autodiff there
+        pytest.skip(f"Keras backend {backend!r} computes no gradients")
     to_np = keras.ops.convert_to_numpy
     return to_np(value), [None if g is None else to_np(g) for g in grads]
 

@@ -46,6 +46,19 @@ def _check_static_targets(targets, num_columns):
         )
 
 
+def _seen_items(histories, start, width):
+    """int32 `[batch, width]`: > 0 where item `start + j` is in the row's
+    history. Ids outside `start..start + width - 1` are ignored."""
+    batch, seq_len = ops.shape(histories)[0], ops.shape(histories)[1]
+    local = histories - start
+    inside = ops.logical_and(ops.greater_equal(local, 0), ops.less(local, width))
+    local = ops.where(inside, local, width)  # outside: a spare column, dropped
+    rows = ops.repeat(ops.expand_dims(ops.arange(batch, dtype="int32"), 1), seq_len, axis=1)
+    indices = ops.reshape(ops.stack([rows, local], axis=-1), (-1, 2))
+    seen = ops.scatter(indices, ops.ones((batch * seq_len,), "int32"), (batch, width + 1))
+    return seen[:, :width]
+
+
 def target_ranks(scores, targets, histories=None, exclude_history=False):
     """Computes the 1-based rank of each target item under full ranking.
 
@@ -126,27 +139,7 @@ def target_ranks(scores, targets, histories=None, exclude_history=False):
                 "`histories` must be 2-D `[batch, seq_len]`. "
                 f"Received shape {tuple(histories.shape)}."
             )
-        num_cols = ops.shape(scores)[1]
-        # Ids outside the score matrix cannot be excluded; treat as padding.
-        out_of_range = ops.logical_or(
-            ops.less(histories, 0), ops.greater_equal(histories, num_cols)
-        )
-        histories = ops.where(
-            out_of_range, ops.zeros_like(histories), histories
-        )
-        batch = ops.shape(histories)[0]
-        seq_len = ops.shape(histories)[1]
-        rows = ops.repeat(
-            ops.expand_dims(ops.arange(batch, dtype="int32"), 1),
-            seq_len,
-            axis=1,
-        )
-        indices = ops.reshape(ops.stack([rows, histories], axis=-1), (-1, 2))
-        seen = ops.scatter(
-            indices,
-            ops.ones((batch * seq_len,), dtype="int32"),
-            (batch, num_cols),
-        )
+        seen = _seen_items(histories, 0, ops.shape(scores)[1])
         # Column 0 and the target are handled by `competitors` already: the
         # padding never competes and the target never competes with itself.
         competitors = ops.logical_and(competitors, ops.equal(seen, 0))
@@ -205,8 +198,6 @@ def chunked_target_ranks(
     target_column = ops.expand_dims(targets, 1)
     if exclude_history:
         histories = ops.cast(ops.convert_to_tensor(histories), "int32")
-        batch, seq_len = histories.shape[0], histories.shape[1]
-        rows = ops.repeat(ops.expand_dims(ops.arange(batch, dtype="int32"), 1), seq_len, axis=1)
     count = ops.zeros((users.shape[0],), "int32")
     for start in range(1, num_columns, int(chunk_size)):
         stop = min(start + int(chunk_size), num_columns)
@@ -218,13 +209,7 @@ def chunked_target_ranks(
             ops.greater_equal(scores, target_scores), ops.not_equal(ids, target_column)
         )
         if exclude_history:
-            local = histories - start
-            inside = ops.logical_and(ops.greater_equal(local, 0), ops.less(local, width))
-            local = ops.where(inside, local, width)  # outside: a spare column
-            indices = ops.reshape(ops.stack([rows, local], axis=-1), (-1, 2))
-            seen = ops.scatter(
-                indices, ops.ones((batch * seq_len,), "int32"), (batch, width + 1)
-            )[:, :width]
+            seen = _seen_items(histories, start, width)
             competing = ops.logical_and(competing, ops.equal(seen, 0))
         count = count + ops.sum(ops.cast(competing, "int32"), axis=1)
     return count + 1

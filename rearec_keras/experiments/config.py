@@ -227,6 +227,12 @@ class RunConfig:
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
 
+    @staticmethod
+    def with_defaults(values: dict) -> dict:
+        """A saved settings dict completed with the defaults of settings
+        added to `RunConfig` since it was written (old runs stay resumable)."""
+        return {**RunConfig().to_dict(), **values}
+
     def replace(self, **changes) -> "RunConfig":
         values = self.to_dict()
         values.update(changes)

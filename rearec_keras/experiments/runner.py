@@ -112,13 +112,8 @@ def build_model(config: RunConfig, num_items: int, item_frequencies=None):
 
     kwargs = {key: getattr(config, key) for key in MODEL_KEYS}
     kwargs["dtype"] = config.precision
-    if config.negatives in ("in_batch", "popularity"):
-        if item_frequencies is None:
-            raise RunError(
-                f"negatives={config.negatives!r} needs the training item counts "
-                "(build_model(..., item_frequencies=split.train_item_counts()))"
-            )
-        kwargs["item_frequencies"] = item_frequencies
+    if config.negatives != "full":
+        kwargs["item_frequencies"] = item_frequencies  # the model says if it needs them
     if config.learning == "base":
         cls = models.SASRec if config.backbone == "sasrec" else models.BERT4Rec
     else:
@@ -352,8 +347,7 @@ def settings_diff(previous: dict, current: dict, ignore=(), nested=()) -> list:
 def _check_run_dir(config: RunConfig, run_dir: Path):
     saved = run_dir / "config.json"
     if saved.exists():
-        # Settings added to RunConfig after the run was made take defaults.
-        previous = {**RunConfig().to_dict(), **json.loads(saved.read_text())}
+        previous = RunConfig.with_defaults(json.loads(saved.read_text()))
         diff = settings_diff(previous, config.to_dict(), ignore=EXECUTION_KEYS)
         if diff:
             raise RunError(

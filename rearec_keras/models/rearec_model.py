@@ -350,10 +350,6 @@ class ReaRecModel(keras.Model):
             return ops.mean(states, axis=1)
         return states[:, -1]
 
-    def _scores(self, user_vectors):
-        """Inference scores of float32 user vectors; padding column -1e9."""
-        return mask_padding_column(ops.matmul(user_vectors, ops.transpose(self.item_vectors())))
-
     def user_vectors(self, histories, steps=None):
         """Inference user vectors `[batch, d]` (float32, traceable).
 
@@ -398,7 +394,7 @@ class ReaRecModel(keras.Model):
     def call(self, histories, training=False):
         if training:
             return self._states(histories, training=True, noise=self.noise_active and self.uses_noise)
-        return self._scores(self.user_vectors(histories))
+        return self._logits(self.user_vectors(histories))
 
     # ------------------------------------------------------------------
     # Training.
@@ -604,7 +600,7 @@ class ReaRecModel(keras.Model):
         size = batch_size or max(len(states), 1)
         return np.concatenate([
             keras.ops.convert_to_numpy(
-                self._scores(ops.cast(states[i : i + size], "float32") / self.base_temperature)
+                self._logits(states[i : i + size] / self.base_temperature)
             )
             for i in range(0, max(len(states), 1), size)
         ])

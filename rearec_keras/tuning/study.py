@@ -244,8 +244,7 @@ def _check_study_dir(out_dir: Path, record: dict):
         # The strategy (how trials run) may change too.
         previous = json.loads(path.read_text())
         if isinstance(previous.get("config"), dict):
-            # Settings added to RunConfig after the study was made take defaults.
-            previous["config"] = {**RunConfig().to_dict(), **previous["config"]}
+            previous["config"] = RunConfig.with_defaults(previous["config"])
         diff = settings_diff(previous, record,
                              ignore=("max_trials", *EXECUTION_KEYS), nested=("config",))
         if diff:

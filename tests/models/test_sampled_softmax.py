@@ -117,7 +117,7 @@ def test_bad_sampling_settings_are_refused():
 def test_run_config_passes_the_training_counts(tiny_split):
     config = RunConfig(negatives="popularity", num_negatives=5, hidden_dim=8, num_heads=1,
                        max_length=10)
-    with pytest.raises(runner.RunError, match="training item counts"):
+    with pytest.raises(ValueError, match="needs `item_frequencies`"):
         runner.build_model(config, tiny_split.num_items)
     counts = tiny_split.train_item_counts()
     model = runner.build_model(config, tiny_split.num_items, counts)
