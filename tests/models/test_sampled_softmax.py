@@ -100,9 +100,19 @@ def test_sampled_training_learns_saves_and_reloads(tmp_path, negatives, learning
 
 
 def test_inference_still_ranks_the_full_catalog():
-    model = make(negatives="uniform", num_negatives=3)
-    histories, _ = batch()
-    assert model.predict(histories, verbose=0).shape == (N, N + 1)
+    # Sampling only changes training: with the same weights, the sampled
+    # model scores every item exactly as the full-softmax model does.
+    sampled = make(negatives="uniform", num_negatives=3)
+    full = make()
+    copy_layers(sampled, full)
+    histories, targets = batch()
+    scores = sampled.predict(histories, verbose=0)
+    assert scores.shape == (N, N + 1)
+    np.testing.assert_array_equal(scores, full.predict(histories, verbose=0))
+    # ... and model.evaluate reports the full-catalog cross-entropy.
+    sampled.compile(), full.compile()
+    assert sampled.evaluate(histories, targets, verbose=0) == pytest.approx(
+        full.evaluate(histories, targets, verbose=0), rel=1e-6)
 
 
 def test_bad_sampling_settings_are_refused():
