@@ -13,7 +13,10 @@ Submodules:
         callback that logs validation metrics each epoch.
     layers: reusable Keras parts (cached transformer, reasoning loop, ...).
     losses: ReaRec losses (multi-step CE, ERL diversity, PRL contrastive).
-    models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`.
+    models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`; text
+        backbones `UniSRec`, `MoRec`, `ReaUniSRec`, `ReaMoRec`.
+    text: item text in the ReaRec template, a pretrained text encoder
+        (all-MiniLM-L6-v2 in keras-hub) and cached item features.
     experiments: run configs, reproducible run directories, comparisons
         and the paper's analyses (what the `rearec-keras` command uses).
     tuning: KerasTuner hypermodels and studies over λ, τ, α and K.
@@ -25,7 +28,7 @@ from rearec_keras.version import __version__
 
 _SUBMODULES = (
     "data", "datasets", "evaluation", "experiments", "layers", "losses", "models", "serving",
-    "tuning",
+    "text", "tuning",
 )
 
 # Public name -> module that defines it.
@@ -40,6 +43,10 @@ _LAZY = {
     "ReaBERT4Rec": "rearec_keras.models",
     "SASRec": "rearec_keras.models",
     "BERT4Rec": "rearec_keras.models",
+    "ReaUniSRec": "rearec_keras.models",
+    "ReaMoRec": "rearec_keras.models",
+    "UniSRec": "rearec_keras.models",
+    "MoRec": "rearec_keras.models",
     "ReaSASRecHyperModel": "rearec_keras.tuning",
     "ReaBERT4RecHyperModel": "rearec_keras.tuning",
 }

@@ -1,4 +1,4 @@
-"""ReaRec models: SASRec / BERT4Rec backbones with latent reasoning."""
+"""ReaRec models: SASRec / BERT4Rec / UniSRec / MoRec backbones with latent reasoning."""
 
 from rearec_keras.models.rea_bert4rec import BERT4Rec
 from rearec_keras.models.rea_bert4rec import ReaBERT4Rec
@@ -6,12 +6,22 @@ from rearec_keras.models.rea_sasrec import ReaSASRec
 from rearec_keras.models.rea_sasrec import SASRec
 from rearec_keras.models.rearec_model import ReaRecModel
 from rearec_keras.models.rearec_model import ReasoningNoiseSchedule
+from rearec_keras.models.text_models import MoRec
+from rearec_keras.models.text_models import ReaMoRec
+from rearec_keras.models.text_models import ReaTextRecModel
+from rearec_keras.models.text_models import ReaUniSRec
+from rearec_keras.models.text_models import UniSRec
 
 __all__ = [
     "BERT4Rec",
+    "MoRec",
     "ReaBERT4Rec",
+    "ReaMoRec",
     "ReaRecModel",
     "ReaSASRec",
+    "ReaTextRecModel",
+    "ReaUniSRec",
     "ReasoningNoiseSchedule",
     "SASRec",
+    "UniSRec",
 ]

@@ -235,13 +235,7 @@ class ReaRecModel(keras.Model):
 
         # Sub-layers take the model's dtype policy (e.g. `dtype="mixed_bfloat16"`).
         with self._sublayer_policy():
-            init = keras.initializers.RandomNormal(stddev=0.02)
-            self.item_embedding = keras.layers.ReversibleEmbedding(
-                self.num_items + 1,
-                self.hidden_dim,
-                embeddings_initializer=init,
-                name="item_embedding",
-            )
+            self._make_item_layers()
             self.position_embedding = LeftPaddedPositionEmbedding(
                 self.max_length, self.hidden_dim, name="position_embedding"
             )
@@ -306,14 +300,41 @@ class ReaRecModel(keras.Model):
     # ------------------------------------------------------------------
     # Forward pieces.
 
-    def _item_inputs(self, histories):
+    def _make_item_layers(self):
+        """Creates the item representation (called in `__init__` under the
+        model's dtype policy): the tied id embedding `E`. Text models
+        override this and `_item_table` / `_lookup_items`."""
+        self.item_embedding = keras.layers.ReversibleEmbedding(
+            self.num_items + 1,
+            self.hidden_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="item_embedding",
+        )
+
+    def _item_table(self, training=False):
+        """The item table `[num_items + 1, d]` (compute dtype) shared by the
+        encoder inputs and the catalog scores."""
+        return self.item_embedding.embeddings
+
+    def _training_table(self):
+        """The item table one training step shares between its inputs and its
+        loss, or None when lookups are plain embedding reads (id models)."""
+        return None
+
+    def _lookup_items(self, histories, table=None):
+        """Item vectors `[batch, L, d]` of the history ids."""
+        if table is not None:
+            return ops.take(table, histories, axis=0)
+        return self.item_embedding(histories)
+
+    def _item_inputs(self, histories, table=None):
         histories = ops.cast(histories, "int32")
         padding_mask = ops.not_equal(histories, 0)
-        x = self.item_embedding(histories) + self.position_embedding(padding_mask)
+        x = self._lookup_items(histories, table) + self.position_embedding(padding_mask)
         return x, padding_mask
 
-    def _states(self, histories, steps=None, training=False, noise=False):
-        x, padding_mask = self._item_inputs(histories)
+    def _states(self, histories, steps=None, training=False, noise=False, table=None):
+        x, padding_mask = self._item_inputs(histories, table)
         return self.reasoning(
             x,
             padding_mask,
@@ -327,16 +348,17 @@ class ReaRecModel(keras.Model):
     def item_vectors(self):
         """The tied item table `E` `[num_items + 1, d]` as float32 (row 0 is
         padding). Catalog scores are `user_vectors · Eᵀ`."""
-        return ops.cast(self.item_embedding.embeddings, "float32")
+        return ops.cast(self._item_table(training=False), "float32")
 
-    def _logits(self, vectors):
+    def _logits(self, vectors, table=None):
         """Raw tied scores `vectors · Eᵀ`, padding column masked.
 
         Always float32, whatever the dtype policy: under `mixed_bfloat16` a
         bf16 catalog matmul collapses nearby scores into ties (PITFALLS.md),
         so the states and the table are cast up before the product.
         """
-        scores = ops.matmul(ops.cast(vectors, "float32"), ops.transpose(self.item_vectors()))
+        table = self.item_vectors() if table is None else ops.cast(table, "float32")
+        scores = ops.matmul(ops.cast(vectors, "float32"), ops.transpose(table))
         return mask_padding_column(scores)
 
     @property
@@ -393,7 +415,13 @@ class ReaRecModel(keras.Model):
 
     def call(self, histories, training=False):
         if training:
-            return self._states(histories, training=True, noise=self.noise_active and self.uses_noise)
+            table = self._training_table()
+            outputs = self._states(
+                histories, training=True, noise=self.noise_active and self.uses_noise, table=table
+            )
+            if table is not None:
+                outputs = {**outputs, "item_table": table}
+            return outputs
         return self._logits(self.user_vectors(histories))
 
     # ------------------------------------------------------------------
@@ -414,7 +442,7 @@ class ReaRecModel(keras.Model):
             loss = loss + ops.sum(ops.stack([ops.cast(v, "float32") for v in self.losses]))
         return loss
 
-    def _training_logits(self, y):
+    def _training_logits(self, y, table=None):
         """`logits(vectors, temperatures) -> (logits, targets)` for one batch.
 
         Full softmax: the whole catalog, targets are the item ids. Sampled
@@ -423,10 +451,10 @@ class ReaRecModel(keras.Model):
         temperature each loss divides by; targets are candidate columns.
         """
         if self.negative_sampler is None:
-            return lambda vectors, temperatures: (self._logits(vectors), y)
+            return lambda vectors, temperatures: (self._logits(vectors, table), y)
         sampler = self.negative_sampler
         candidates = sampler.sample(y)
-        table = self.item_vectors()
+        table = self.item_vectors() if table is None else ops.cast(table, "float32")
         return lambda vectors, temperatures: sampler.logits(
             vectors, table, candidates, temperatures
         )
@@ -435,7 +463,7 @@ class ReaRecModel(keras.Model):
         states = outputs["states"]
         tau = self.base_temperature
         K = self.reasoning_steps
-        logits = self._training_logits(y)
+        logits = self._training_logits(y, outputs.get("item_table"))
         if K == 0 or self.learning in ("rpe", "naive"):
             last, targets = logits(states[:, -1:], tau)
             return self._ce(targets, last / tau, sample_weight=sample_weight)
