@@ -1,6 +1,8 @@
 """Preprocessing, splits and input pipelines (numpy/pandas; TensorFlow only
 inside `SplitPart.as_dataset`)."""
 
+from rearec_keras.data.cold_start import hold_out_items
+from rearec_keras.data.cold_start import items_by_train_count
 from rearec_keras.data.preprocessing import drop_duplicates
 from rearec_keras.data.preprocessing import filter_ratings
 from rearec_keras.data.preprocessing import index_ids
@@ -19,7 +21,9 @@ __all__ = [
     "SplitPart",
     "drop_duplicates",
     "filter_ratings",
+    "hold_out_items",
     "index_ids",
+    "items_by_train_count",
     "k_core",
     "leave_one_out",
     "left_padded_windows",
