@@ -26,6 +26,9 @@ def served(tmp_path_factory):
         "base": make_model(reasoning_steps=0, seed=1),
         "erl": make_model("erl", seed=2),
         "prl": make_model("prl", seed=3),
+        # Text backbones: the exported item table is the adapted text table.
+        "unisrec": make_model("prl", seed=5, text="unisrec"),
+        "morec": make_model("erl", seed=6, text="morec"),
     }
     # Every item vector equal: all scores tie, so the order is the tie rule.
     ties = make_model("prl", seed=4)

@@ -14,16 +14,25 @@ KS = (1, 5, NUM_ITEMS)
 RELOAD_SCRIPT = pathlib.Path(__file__).with_name("_reload.py")
 
 
-def make_model(learning="erl", reasoning_steps=2, seed=0, num_items=NUM_ITEMS):
+def make_model(learning="erl", reasoning_steps=2, seed=0, num_items=NUM_ITEMS, text=None):
+    """A tiny ReaSASRec, or with `text="unisrec"/"morec"` a text backbone
+    over random item features."""
     import keras
 
+    from rearec_keras.models import ReaMoRec
     from rearec_keras.models import ReaSASRec
+    from rearec_keras.models import ReaUniSRec
     from rearec_keras.models import SASRec
 
     keras.utils.set_random_seed(seed)
     kwargs = dict(max_length=MAX_LENGTH, hidden_dim=16, num_layers=1, num_heads=1,
                   intermediate_dim=16)
-    if reasoning_steps == 0:
+    if text is not None:
+        cls = {"unisrec": ReaUniSRec, "morec": ReaMoRec}[text]
+        features = np.random.default_rng(seed).normal(size=(num_items, 12))
+        model = cls(num_items, item_features=features, reasoning_steps=reasoning_steps,
+                    learning=learning, **kwargs)
+    elif reasoning_steps == 0:
         model = SASRec(num_items, **kwargs)
     else:
         model = ReaSASRec(num_items, reasoning_steps=reasoning_steps, learning=learning, **kwargs)

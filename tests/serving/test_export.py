@@ -14,7 +14,7 @@ from serving_helpers import NUM_ITEMS
 from serving_helpers import make_histories
 from serving_helpers import make_model
 
-MODELS = ("base", "erl", "prl")
+MODELS = ("base", "erl", "prl", "unisrec", "morec")
 
 
 @pytest.fixture(scope="module")
