@@ -2,6 +2,7 @@
 
     rearec-keras train [--config FILE] [--learning erl] [--kl-weight 0.01] ...
     rearec-keras train --strategy mirrored [--cpu-devices 2] ...
+    rearec-keras train --backbone unisrec [--text-features FILE.npy] [--pca-dim 64] ...
     rearec-keras evaluate RUN_DIR_OR_MODEL
     rearec-keras recommend RUN_DIR_OR_MODEL (--user ID | --history 1,2,3) [-k 10]
     rearec-keras compare --methods base,erl,prl --seeds 0,1,2
@@ -61,10 +62,19 @@ def _add_config_flags(parser):
             group.add_argument(flag, type=_int_list, metavar="K,K",
                                help="cut-offs to report (default 10,20)", **kwargs)
             continue
+        kind = cfg.scalar_type(name)
+        if kind is bool:  # --id-fusion / --no-id-fusion
+            group.add_argument(flag, action=argparse.BooleanOptionalAction,
+                               help=f"default {'on' if default else 'off'}", **kwargs)
+            continue
         if name in cfg.CHOICES:
             kwargs["choices"] = cfg.CHOICES[name]
-        elif cfg.scalar_type(name) in (int, float):
-            kwargs["type"] = cfg.scalar_type(name)
+        elif kind in (int, float):
+            kwargs["type"] = _optional(kind) if cfg.is_optional(name) else kind
+            if cfg.is_optional(name):
+                kwargs["metavar"] = f"{kind.__name__.upper()}|none"
+        if name == "text_features":
+            kwargs["metavar"] = "minilm|FILE.npy"
         group.add_argument(flag, help=f"default {default}", **kwargs)
 
 
@@ -87,6 +97,23 @@ def _simulate_devices(args):
         distribute.simulate_cpu_devices(count)
     except distribute.StrategyError as e:
         raise UsageError(f"rearec-keras: --cpu-devices: {e}") from None
+
+
+def _optional(kind):
+    """An argparse type for an optional number: `none` gives None."""
+
+    def convert(text):
+        if str(text).strip().lower() in ("none", "null"):
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'} or 'none', got {text!r}"
+            ) from None
+
+    convert.__name__ = kind.__name__  # argparse names the type in its errors
+    return convert
 
 
 def _int_list(text):

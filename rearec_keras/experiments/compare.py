@@ -1,5 +1,7 @@
 """Base vs ERL vs PRL over several seeds: a mean ± std table like the
-paper's Table 2, with relative gains over the base model."""
+paper's Table 2, with relative gains over the base model. Any backbone,
+the text ones (`unisrec`, `morec`) included: their item features are
+computed once for all runs."""
 
 import csv
 import json
@@ -10,6 +12,7 @@ import numpy as np
 from rearec_keras import distribute
 from rearec_keras.experiments.config import LEARNING
 from rearec_keras.experiments.config import ConfigError
+from rearec_keras.experiments.runner import item_features_for
 from rearec_keras.experiments.runner import metric_columns
 from rearec_keras.experiments.runner import prepare_data
 from rearec_keras.experiments.runner import run_strategy
@@ -35,7 +38,7 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
     columns = metric_columns(base_config.ks)
     keys = [key for key, _ in columns]
     results = {}
-    data = None  # (dataset, split): the same for every method and seed
+    data = None  # (dataset, split, item features): the same for every method and seed
     for method in methods:
         for seed in seeds:
             config = base_config.replace(learning=method, seed=int(seed))
@@ -43,9 +46,12 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
             if verbose:
                 print(f"== {config.describe()} seed {seed} -> {run_dir}", flush=True)
             if data is None and not (run_dir / "metrics.json").exists():
-                data = prepare_data(base_config, verbose)
-            dataset, split = data or (None, None)
-            metrics = train_run(config, run_dir, verbose=verbose, split=split, dataset=dataset)
+                dataset, split = prepare_data(base_config, verbose)
+                # Text backbones: the features are computed (or read) once.
+                data = dataset, split, item_features_for(base_config, split, verbose)
+            dataset, split, features = data or (None, None, None)
+            metrics = train_run(config, run_dir, verbose=verbose, split=split, dataset=dataset,
+                                item_features=features)
             results[method, seed] = metrics["test"]["final"]
     rows, csv_rows = [], []
     reference = {k: np.mean([results[methods[0], s][k] for s in seeds]) for k in keys}

@@ -7,6 +7,8 @@ set of keys. The same keys are accepted in a JSON, YAML or TOML file
 values outside their range raise `ConfigError`, naming the key.
 """
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import os
@@ -21,7 +23,14 @@ from rearec_keras.utils.validation import check_int
 
 DATASETS = ("ml-100k", "ml-1m", "recbole", "amazon", "yelp", "table")
 SPLITS = ("leave_one_out", "temporal", "predefined")
-BACKBONES = ("sasrec", "bert4rec")
+BACKBONES = ("sasrec", "bert4rec", "unisrec", "morec")
+# Backbones that represent items by frozen text (or user-supplied) features.
+TEXT_BACKBONES = ("unisrec", "morec")
+BACKBONE_NAMES = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "unisrec": "UniSRec",
+                  "morec": "MoRec"}
+# `text_features` value computing the features with the package's encoder
+# (any other value is the path of a `.npy` matrix).
+TEXT_ENCODER_FEATURES = ("minilm",)
 # "base" is the backbone without reasoning (K = 0).
 LEARNING = ("base", "erl", "prl", "rpe", "naive")
 METRICS = ("ndcg", "recall", "mrr")
@@ -49,6 +58,29 @@ MODEL_KEYS = (
     "kl_weight", "diversity", "noise_std", "noise_warmup_epochs", "twin_inputs",
     "contrastive_weight", "loss_variant", "negatives", "num_negatives",
 )
+# Settings passed to the text backbones' constructors only (ignored, and not
+# passed, for sasrec / bert4rec), per backbone.
+TEXT_MODEL_KEYS = {
+    "unisrec": ("id_fusion", "adaptor_dropout", "num_experts"),
+    "morec": ("id_fusion", "adaptor_dropout", "projection_hidden_dim"),
+}
+# Every text-backbone setting (what sasrec / bert4rec ignore).
+TEXT_SETTINGS = ("text_features", "pca_dim", "id_fusion", "num_experts", "adaptor_dropout",
+                 "projection_hidden_dim")
+# While set, `validate` does not require the `text_features` file to exist
+# (a trained run holds its features in best.keras; see `lenient_paths`).
+_CHECK_PATHS = contextvars.ContextVar("rearec_keras_check_paths", default=True)
+
+
+@contextlib.contextmanager
+def lenient_paths():
+    """Configs made inside skip the `text_features` file-existence check
+    (to read back a finished run whose feature file has since moved)."""
+    token = _CHECK_PATHS.set(False)
+    try:
+        yield
+    finally:
+        _CHECK_PATHS.reset(token)
 
 
 class ConfigError(ValueError):
@@ -75,7 +107,9 @@ class RunConfig:
         temporal_fractions: `(valid_start, test_start)` as fractions of the
             time span, for `split="temporal"`.
     Model:
-        backbone: `sasrec` or `bert4rec`.
+        backbone: `sasrec`, `bert4rec`, or a text backbone: `unisrec`
+            (`ReaUniSRec`) or `morec` (`ReaMoRec`), whose items are frozen
+            text features through a trainable adaptor.
         learning: `base` (no reasoning), `erl`, `prl`, `rpe` or `naive`.
         reasoning_steps: `K` (ignored, and stored as 0, for `base`).
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout,
@@ -87,6 +121,21 @@ class RunConfig:
             the training targets' `split.train_item_counts()`).
         precision: `float32` or `mixed_bfloat16` (bf16 compute, float32
             weights, catalog scores and losses).
+    Text backbones (`unisrec`, `morec`; ignored by the others):
+        text_features: `minilm` (default: the items' text encoded with
+            all-MiniLM-L6-v2 by `rearec_keras.text.item_text_features`,
+            cached on disk) or the path of a `.npy` float matrix
+            `[num_items, F]` (row `i - 1` is item `i` in the split's internal
+            id order) or `[num_items + 1, F]` (row 0 padding), e.g. LLM
+            embeddings.
+        pca_dim: reduce the features to this many principal components
+            (None: keep all F).
+        id_fusion: add a learned id embedding to each item's text vector.
+        num_experts: whitening experts of UniSRec's MoE adaptor.
+        adaptor_dropout: dropout on the features in training (None: the
+            model's default, 0.2 UniSRec, 0.0 MoRec).
+        projection_hidden_dim: hidden size of MoRec's projection MLP (None:
+            one dense layer).
     Training:
         seed, epochs (maximum), batch_size, learning_rate (Adam), patience
         (epochs without improvement of `monitor` on validation before
@@ -132,6 +181,13 @@ class RunConfig:
     negatives: str = "full"
     num_negatives: int = 1024
     precision: str = "float32"
+    # text backbones (unisrec, morec)
+    text_features: str = "minilm"
+    pca_dim: int | None = None
+    id_fusion: bool = False
+    num_experts: int = 8
+    adaptor_dropout: float | None = None
+    projection_hidden_dim: int | None = None
     # training
     seed: int = 0
     epochs: int = 200
@@ -169,6 +225,7 @@ class RunConfig:
             _int(key, getattr(self, key), low)
         if self.k_core is not None:
             _int("k_core", self.k_core, 1)
+        self._validate_text_settings()
         if self.hidden_dim % self.num_heads:
             raise ConfigError(
                 f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads})"
@@ -203,6 +260,35 @@ class RunConfig:
         if self.learning == "base":
             self.reasoning_steps = 0
         return self
+
+    def _validate_text_settings(self):
+        if isinstance(self.text_features, os.PathLike):
+            self.text_features = os.fspath(self.text_features)
+        if not isinstance(self.text_features, str) or not self.text_features:
+            raise ConfigError(
+                f"text_features must be {' or '.join(map(repr, TEXT_ENCODER_FEATURES))} or the "
+                f"path of a .npy file, got {self.text_features!r}"
+            )
+        if (self.backbone in TEXT_BACKBONES and self.text_features not in TEXT_ENCODER_FEATURES
+                and _CHECK_PATHS.get()):
+            path = Path(self.text_features).expanduser()
+            if path.suffix.lower() != ".npy":
+                raise ConfigError(
+                    f"text_features must be {' or '.join(map(repr, TEXT_ENCODER_FEATURES))} or "
+                    f"the path of a .npy file [num_items, F], got {self.text_features!r}"
+                )
+            if not path.is_file():
+                raise ConfigError(f"text_features file not found: {self.text_features}")
+        if self.pca_dim is not None:
+            _int("pca_dim", self.pca_dim, 1)
+        if not isinstance(self.id_fusion, bool):
+            raise ConfigError(f"id_fusion must be true or false, got {self.id_fusion!r}")
+        _int("num_experts", self.num_experts, 1)
+        if self.adaptor_dropout is not None:
+            self.adaptor_dropout = _float("adaptor_dropout", self.adaptor_dropout, 0.0, 1.0,
+                                          high_open=True)
+        if self.projection_hidden_dim is not None:
+            _int("projection_hidden_dim", self.projection_hidden_dim, 1)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -242,9 +328,9 @@ class RunConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     def describe(self, steps=True) -> str:
-        """Short model name, e.g. `SASRec+PRL (K=2)` or `BERT4Rec`; with
-        `steps=False` without K (`SASRec+PRL`)."""
-        name = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}[self.backbone]
+        """Short model name, e.g. `SASRec+PRL (K=2)`, `BERT4Rec` or
+        `UniSRec+ERL (K=2)`; with `steps=False` without K (`SASRec+PRL`)."""
+        name = BACKBONE_NAMES[self.backbone]
         if self.learning == "base":
             return name
         name = f"{name}+{self.learning.upper()}"
@@ -252,12 +338,19 @@ class RunConfig:
 
 
 def scalar_type(name):
-    """`int`, `float` or `str` for a scalar setting (optional ones included),
-    or None for the others (`dataset_options`, `temporal_fractions`, `ks`)."""
+    """`int`, `float`, `str` or `bool` for a scalar setting (optional ones
+    included), or None for the others (`dataset_options`,
+    `temporal_fractions`, `ks`)."""
     annotation = {f.name: f.type for f in dataclasses.fields(RunConfig)}[name]
     if isinstance(annotation, types.UnionType):
         annotation = next(a for a in annotation.__args__ if a is not type(None))
-    return annotation if annotation in (int, float, str) else None
+    return annotation if annotation in (int, float, str, bool) else None
+
+
+def is_optional(name) -> bool:
+    """Whether a setting may be None (`k_core`, `pca_dim`, ...)."""
+    annotation = {f.name: f.type for f in dataclasses.fields(RunConfig)}[name]
+    return isinstance(annotation, types.UnionType) and type(None) in annotation.__args__
 
 
 def parse_metric(name) -> tuple[str, int]:

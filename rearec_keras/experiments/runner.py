@@ -26,8 +26,13 @@ from pathlib import Path
 
 from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import MODEL_KEYS
+from rearec_keras.experiments.config import TEXT_BACKBONES
+from rearec_keras.experiments.config import TEXT_ENCODER_FEATURES
+from rearec_keras.experiments.config import TEXT_MODEL_KEYS
+from rearec_keras.experiments.config import TEXT_SETTINGS
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
+from rearec_keras.experiments.config import lenient_paths
 from rearec_keras.experiments.config import parse_metric
 
 
@@ -102,11 +107,92 @@ def data_statistics(dataset, split) -> dict:
 # Model.
 
 
-def build_model(config: RunConfig, num_items: int, item_frequencies=None):
+def item_features_for(config: RunConfig, split, verbose=0):
+    """The frozen item features a text backbone trains on, or None for the
+    id backbones (`sasrec`, `bert4rec`).
+
+    `config.text_features="minilm"` encodes the items' text with
+    `rearec_keras.text.item_text_features` (cached on disk, so computed once
+    per dataset); otherwise it is the path of a `.npy` matrix with
+    `split.num_items` rows (row `i - 1` is item `i`, the split's internal id
+    order) or `split.num_items + 1` (row 0 padding, dropped). `pca_dim`
+    reduces either to that many principal components.
+
+    Returns:
+        A float32 `[split.num_items, F]` matrix; `ConfigError` if the
+        features cannot be had or do not fit the split.
+    """
+    import numpy as np
+
+    if config.backbone not in TEXT_BACKBONES:
+        return None
+    num_items = int(split.num_items)
+    if config.text_features in TEXT_ENCODER_FEATURES:
+        from rearec_keras.text import item_text_features
+
+        _log(verbose, f"item text features ({config.text_features}"
+                      + (f", PCA to {config.pca_dim}" if config.pca_dim else "") + ")")
+        try:
+            features = item_text_features(split, pca_dim=config.pca_dim,
+                                          verbose=1 if verbose and verbose > 1 else 0)
+        except (ValueError, KeyError, ImportError) as e:
+            raise ConfigError(
+                f"cannot compute text_features={config.text_features!r} for "
+                f"dataset={config.dataset!r}: {e} (pass --text-features FILE.npy with your own "
+                "[num_items, F] features)"
+            ) from None
+        source = f"text_features={config.text_features!r}"
+        features = np.asarray(features)
+        pca_done = True
+    else:
+        path = Path(config.text_features).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"text_features file not found: {config.text_features}")
+        _log(verbose, f"item features from {path}")
+        try:
+            features = np.load(path, allow_pickle=False)
+        except Exception as e:  # not a .npy file, or an object array
+            raise ConfigError(
+                f"text_features file {path} is not a readable .npy matrix: {e}"
+            ) from None
+        source = f"text_features file {path}"
+        pca_done = False
+    if features.ndim != 2 or features.shape[1] < 1:
+        raise ConfigError(
+            f"{source} must be a 2-D matrix [num_items, F], got shape {features.shape}"
+        )
+    if features.dtype.kind not in "fiu":  # float, signed or unsigned int
+        raise ConfigError(f"{source} must hold numbers, got dtype {features.dtype}")
+    rows = features.shape[0]
+    if rows not in (num_items, num_items + 1):
+        raise ConfigError(
+            f"{source} has {rows:,} rows but the data has {num_items:,} items: expected "
+            f"{num_items:,} rows (row i-1 = item i, in the split's internal item id order) or "
+            f"{num_items + 1:,} (row 0 = padding)"
+        )
+    if rows == num_items + 1:
+        features = features[1:]
+    features = features.astype("float32")
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise ConfigError(f"{source}: item {int(np.argmax(bad)) + 1} has NaN or inf features")
+    if config.pca_dim is not None and not pca_done:
+        from rearec_keras.text import pca
+
+        try:
+            features = np.asarray(pca(features, config.pca_dim), dtype="float32")
+        except ValueError as e:
+            raise ConfigError(f"pca_dim={config.pca_dim} for {source}: {e}") from None
+    return features
+
+
+def build_model(config: RunConfig, num_items: int, item_frequencies=None, item_features=None):
     """The (uncompiled) model a config describes, built.
 
     `item_frequencies` (`split.train_item_counts()`) are needed when the
-    config samples `popularity` or `in_batch` negatives.
+    config samples `popularity` or `in_batch` negatives; `item_features`
+    (`item_features_for(config, split)`) by the text backbones (`unisrec`,
+    `morec`).
     """
     from rearec_keras import models
 
@@ -114,23 +200,41 @@ def build_model(config: RunConfig, num_items: int, item_frequencies=None):
     kwargs["dtype"] = config.precision
     if config.negatives != "full":
         kwargs["item_frequencies"] = item_frequencies  # the model says if it needs them
-    if config.learning == "base":
-        cls = models.SASRec if config.backbone == "sasrec" else models.BERT4Rec
+    base = config.learning == "base"
+    if config.backbone in TEXT_BACKBONES:
+        if item_features is None:
+            raise ConfigError(
+                f"backbone={config.backbone!r} needs item features: pass "
+                "item_features=item_features_for(config, split)"
+            )
+        kwargs.update({key: getattr(config, key) for key in TEXT_MODEL_KEYS[config.backbone]})
+        kwargs["item_features"] = item_features
+        classes = {"unisrec": (models.UniSRec, models.ReaUniSRec),
+                   "morec": (models.MoRec, models.ReaMoRec)}
     else:
-        cls = models.ReaSASRec if config.backbone == "sasrec" else models.ReaBERT4Rec
+        classes = {"sasrec": (models.SASRec, models.ReaSASRec),
+                   "bert4rec": (models.BERT4Rec, models.ReaBERT4Rec)}
+    cls = classes[config.backbone][0 if base else 1]
+    if not base:
         kwargs.update(reasoning_steps=config.reasoning_steps, learning=config.learning)
-    model = cls(num_items, **kwargs)
+    try:
+        model = cls(num_items, **kwargs)
+    except ValueError as e:
+        if config.backbone not in TEXT_BACKBONES:
+            raise
+        # e.g. features of another catalog passed by hand
+        raise ConfigError(f"{config.describe()}: {e}") from None
     model.build((None, config.max_length))
     return model
 
 
-def compiled_model(config: RunConfig, num_items: int, item_frequencies=None):
+def compiled_model(config: RunConfig, num_items: int, item_frequencies=None, item_features=None):
     """`build_model`, compiled with Adam at `config.learning_rate`, created
     in the scope of `config.strategy` (fit it in `strategy_scope(config)`)."""
     import keras
 
     with strategy_scope(config):
-        model = build_model(config, num_items, item_frequencies)
+        model = build_model(config, num_items, item_frequencies, item_features)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     return model
 
@@ -348,7 +452,10 @@ def _check_run_dir(config: RunConfig, run_dir: Path):
     saved = run_dir / "config.json"
     if saved.exists():
         previous = RunConfig.with_defaults(json.loads(saved.read_text()))
-        diff = settings_diff(previous, config.to_dict(), ignore=EXECUTION_KEYS)
+        ignore = EXECUTION_KEYS
+        if config.backbone not in TEXT_BACKBONES:  # settings an id backbone ignores
+            ignore = ignore + TEXT_SETTINGS
+        diff = settings_diff(previous, config.to_dict(), ignore=ignore)
         if diff:
             raise RunError(
                 f"run directory {run_dir} holds a run with another config "
@@ -358,7 +465,8 @@ def _check_run_dir(config: RunConfig, run_dir: Path):
     return False
 
 
-def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None):
+def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None,
+              item_features=None):
     """Trains, selects and evaluates one run; returns the metrics dict.
 
     Args:
@@ -368,6 +476,8 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
             if it holds a finished run, its metrics are returned as they are.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
         split, dataset: optional already prepared data (must match config).
+        item_features: optional `item_features_for(config, split)`, already
+            computed (text backbones; computed here when None).
 
     Under `config.strategy` the model is created and trained in the
     strategy's scope; `best.keras` loads without it. In a `multi_worker`
@@ -395,7 +505,10 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     keras.utils.set_random_seed(config.seed)
     if split is None:
         dataset, split = prepare_data(config, verbose)
-    # Created only once the data loaded: a bad path leaves nothing behind.
+    if item_features is None:
+        item_features = item_features_for(config, split, verbose)
+    # Created only once the data (and item features) loaded: a bad path
+    # leaves nothing behind.
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / "config.json")
     if dataset is not None:
@@ -409,7 +522,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     if not tracker.state["finished"]:
         if tracker.state["epochs_done"]:
             _log(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
-        model = compiled_model(config, split.num_items, split.train_item_counts())
+        model = compiled_model(config, split.num_items, split.train_item_counts(), item_features)
         from rearec_keras.utils.optional import has_tensorflow
 
         callbacks = [
@@ -472,7 +585,11 @@ def load_run(run_dir_or_model):
             raise RunError(f"{path} is not a run directory (no config.json)")
         if not model_path.exists():
             raise RunError(f"run {path} has no best.keras yet (no finished epoch)")
-        config = RunConfig.from_dict(json.loads(config_path.read_text()), source=str(config_path))
+        # The model holds its item features: a moved text_features file
+        # does not stop a finished run from being read.
+        with lenient_paths():
+            config = RunConfig.from_dict(json.loads(config_path.read_text()),
+                                         source=str(config_path))
     elif path.is_file():
         config, model_path = None, path
     else:

@@ -35,6 +35,9 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
         overrides: mapping merged over the search space (None removes).
         item_frequencies: `split.train_item_counts()`, needed when the
             config samples `popularity` or `in_batch` negatives.
+        item_features: `runner.item_features_for(config, split)`, needed
+            by the text backbones (`unisrec`, `morec`); every trial shares
+            them.
         **settings: `RunConfig` settings applied over `config`.
 
     Example:
@@ -52,7 +55,7 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
     backbone = None
 
     def __init__(self, num_items, config=None, search_space=None, overrides=None,
-                 item_frequencies=None, **settings):
+                 item_frequencies=None, item_features=None, **settings):
         super().__init__(name=settings.pop("name", None), tunable=True)
         config = config if config is not None else RunConfig()
         if not isinstance(config, RunConfig):
@@ -75,6 +78,7 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
             )
         self.config = config
         self.item_frequencies = item_frequencies
+        self.item_features = item_features
         if (isinstance(search_space, SearchSpace) and overrides is None
                 and search_space.config == config):
             self.search_space = search_space  # already checked against this config
@@ -91,7 +95,8 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.seed)
-        return runner.compiled_model(config, self.num_items, self.item_frequencies)
+        return runner.compiled_model(config, self.num_items, self.item_frequencies,
+                                     self.item_features)
 
     def fit(self, hp, model, x=None, *args, validation_data=None, callbacks=None, epochs=None,
             **kwargs):

@@ -304,9 +304,10 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
         _check_study_dir(out_dir, record)
     if split is None:
         dataset, split = runner.prepare_data(config, verbose)
+    features = runner.item_features_for(config, split, verbose)  # text backbones only
     hypermodel = ReaRecHyperModel(
         split.num_items, config=config, search_space=space,
-        item_frequencies=split.train_item_counts(),
+        item_frequencies=split.train_item_counts(), item_features=features,
     )
     tuner = make_tuner(hypermodel, algorithm, directory=out_dir, max_trials=max_trials,
                        hyperband_factor=hyperband_factor)
@@ -421,7 +422,7 @@ def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset, best_tr
                 return metrics, f"trial {trial.trial_id}"
     _log(verbose, "training the base config with the same budget (baseline)")
     run = runner.train_run(config, out_dir / "defaults", verbose=verbose and 2, split=split,
-                           dataset=dataset)
+                           dataset=dataset, item_features=hypermodel.item_features)
     return {part: run[part]["final"] for part in ("valid", "test")}, "defaults/"
 
 
