@@ -228,11 +228,14 @@ class MoEAdaptor(keras.layers.Layer):
         gates = ops.cast(self.gates(x, training=training), self.compute_dtype)
         x = self.dropout_layer(ops.cast(x, self.compute_dtype), training=training)
         kernel = ops.cast(self.kernel, x.dtype)
-        # W_k (x − b_k) = x W_k − b_k W_k, all experts at once.
-        experts = ops.einsum("...f,efd->...ed", x, kernel) - ops.einsum(
-            "ef,efd->ed", ops.cast(self.bias, x.dtype), kernel
-        )
-        return ops.einsum("...e,...ed->...d", gates, experts)
+        E, F, d = self.num_experts, kernel.shape[1], self.output_dim
+        # W_k (x − b_k) = x W_k − b_k W_k, all experts in one [F, E·d]
+        # matmul (an einsum over `...f,efd` materialised a [n, E, F, d]
+        # product in TensorFlow and ran 8-16x slower).
+        stacked = ops.reshape(ops.transpose(kernel, (1, 0, 2)), (F, E * d))
+        shift = ops.squeeze(ops.matmul(ops.expand_dims(ops.cast(self.bias, x.dtype), 1), kernel), 1)
+        experts = ops.reshape(ops.matmul(x, stacked), (*ops.shape(x)[:-1], E, d)) - shift
+        return ops.sum(ops.expand_dims(gates, -1) * experts, axis=-2)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.output_dim)
