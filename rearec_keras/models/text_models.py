@@ -70,6 +70,7 @@ class ReaTextRecModel(ReaRecModel):
     """
 
     default_adaptor_dropout = 0.2
+    projection_hidden_dim = None  # the base adaptor's hidden layer (ReaMoRec sets it)
 
     def __init__(
         self,
@@ -127,7 +128,12 @@ class ReaTextRecModel(ReaRecModel):
         pass
 
     def _make_adaptor(self):
-        raise NotImplementedError
+        """The trainable adaptor F -> d: one dense layer here (MoRec's);
+        `ReaUniSRec` overrides it with the MoE of whitening experts."""
+        return FeatureProjection(
+            self.hidden_dim, hidden_dim=self.projection_hidden_dim, dropout=self.adaptor_dropout,
+            name="projection",
+        )
 
     # ------------------------------------------------------------------
     # Item representation: adaptor(frozen features) [+ id embedding].
@@ -254,15 +260,15 @@ class ReaUniSRec(ReaTextRecModel):
 
     def __init__(self, num_items=None, item_features=None, num_experts=8, gate_noise=True,
                  **kwargs):
-        self._moe = (check_int("num_experts", num_experts, 1), bool(gate_noise))
+        # Set before the base constructor, which builds the adaptor.
+        self.num_experts = check_int("num_experts", num_experts, 1)
+        self.gate_noise = bool(gate_noise)
         super().__init__(num_items, item_features, **kwargs)
-        self.num_experts, self.gate_noise = self._moe
 
     def _make_adaptor(self):
-        num_experts, gate_noise = self._moe
         return MoEAdaptor(
-            self.hidden_dim, num_experts=num_experts, dropout=self.adaptor_dropout,
-            gate_noise=gate_noise, name="moe_adaptor",
+            self.hidden_dim, num_experts=self.num_experts, dropout=self.adaptor_dropout,
+            gate_noise=self.gate_noise, name="moe_adaptor",
         )
 
     def get_config(self):
@@ -288,18 +294,12 @@ class ReaMoRec(ReaTextRecModel):
 
     def __init__(self, num_items=None, item_features=None, projection_hidden_dim=None,
                  **kwargs):
-        self._projection_hidden = (
+        # Set before the base constructor, which builds the adaptor.
+        self.projection_hidden_dim = (
             None if projection_hidden_dim is None
             else check_int("projection_hidden_dim", projection_hidden_dim, 1)
         )
         super().__init__(num_items, item_features, **kwargs)
-        self.projection_hidden_dim = self._projection_hidden
-
-    def _make_adaptor(self):
-        return FeatureProjection(
-            self.hidden_dim, hidden_dim=self._projection_hidden, dropout=self.adaptor_dropout,
-            name="projection",
-        )
 
     def get_config(self):
         config = super().get_config()
