@@ -157,25 +157,12 @@ def item_features_for(config: RunConfig, split, verbose=0):
             ) from None
         source = f"text_features file {path}"
         pca_done = False
-    if features.ndim != 2 or features.shape[1] < 1:
-        raise ConfigError(
-            f"{source} must be a 2-D matrix [num_items, F], got shape {features.shape}"
-        )
-    if features.dtype.kind not in "fiu":  # float, signed or unsigned int
-        raise ConfigError(f"{source} must hold numbers, got dtype {features.dtype}")
-    rows = features.shape[0]
-    if rows not in (num_items, num_items + 1):
-        raise ConfigError(
-            f"{source} has {rows:,} rows but the data has {num_items:,} items: expected "
-            f"{num_items:,} rows (row i-1 = item i, in the split's internal item id order) or "
-            f"{num_items + 1:,} (row 0 = padding)"
-        )
-    if rows == num_items + 1:
-        features = features[1:]
-    features = features.astype("float32")
-    bad = ~np.isfinite(features).all(axis=1)
-    if bad.any():
-        raise ConfigError(f"{source}: item {int(np.argmax(bad)) + 1} has NaN or inf features")
+    from rearec_keras.layers.text_adaptors import check_item_features
+
+    try:  # shape, dtype, row count and finite values; row 0 becomes padding
+        features = check_item_features(features, num_items)[1:]
+    except ValueError as e:
+        raise ConfigError(f"{source}: {e}") from None
     if config.pca_dim is not None and not pca_done:
         from rearec_keras.text import pca
 
