@@ -17,7 +17,6 @@ input gives one line on stderr and exit code 2.
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -44,10 +43,10 @@ def _add_config_flags(parser):
 
     group = parser.add_argument_group("run settings (same keys as a config file)")
     group.add_argument("--config", help="JSON, YAML or TOML file of settings; flags override it")
-    for field in dataclasses.fields(cfg.RunConfig):
-        name = field.name
+    for name in cfg.setting_names():  # RunConfig's fields and every method's settings
         flag = "--" + name.replace("_", "-")
-        default = field.default if field.default is not dataclasses.MISSING else None
+        default = cfg.setting_default(name)
+        doc = cfg.setting_doc(name)
         kwargs = {"dest": name, "default": argparse.SUPPRESS}
         if name == "dataset_options":
             group.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",
@@ -65,17 +64,18 @@ def _add_config_flags(parser):
         kind = cfg.scalar_type(name)
         if kind is bool:  # --id-fusion / --no-id-fusion
             group.add_argument(flag, action=argparse.BooleanOptionalAction,
-                               help=f"default {'on' if default else 'off'}", **kwargs)
+                               help=doc or f"default {'on' if default else 'off'}", **kwargs)
             continue
-        if name in cfg.CHOICES:
-            kwargs["choices"] = cfg.CHOICES[name]
+        choices = cfg.choices_of(name)
+        if choices is not None:
+            kwargs["choices"] = choices
         elif kind in (int, float):
             kwargs["type"] = _optional(kind) if cfg.is_optional(name) else kind
             if cfg.is_optional(name):
                 kwargs["metavar"] = f"{kind.__name__.upper()}|none"
         if name == "text_features":
             kwargs["metavar"] = "minilm|FILE.npy"
-        group.add_argument(flag, help=f"default {default}", **kwargs)
+        group.add_argument(flag, help=doc or f"default {default}", **kwargs)
 
 
 def _add_device_flag(parser):
@@ -151,13 +151,13 @@ def _config_from_args(args, **extra):
 
 
 def _config_field_names():
-    from rearec_keras.experiments.config import RunConfig
+    from rearec_keras.experiments.config import setting_names
 
-    return [f.name for f in dataclasses.fields(RunConfig)]
+    return setting_names()
 
 
 def _default_run_dir(config):
-    steps = "" if config.learning == "base" else f"-k{config.reasoning_steps}"
+    steps = f"-k{config.reasoning_steps}" if config.method.reasons else ""
     return Path("runs") / f"{config.dataset}-{config.backbone}-{config.learning}{steps}-seed{config.seed}"
 
 

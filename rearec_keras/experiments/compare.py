@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from rearec_keras import distribute
-from rearec_keras.experiments.config import LEARNING
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.runner import item_features_for
 from rearec_keras.experiments.runner import metric_columns
 from rearec_keras.experiments.runner import prepare_data
-from rearec_keras.experiments.runner import run_strategy
+from rearec_keras.methods import method_names
+from rearec_keras.training import setup_for
 from rearec_keras.experiments.runner import train_run
 
 
@@ -27,12 +27,13 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
     """
     methods = list(methods)
     for m in methods:
-        if m not in LEARNING:
-            raise ConfigError(f"unknown method {m!r} in --methods; choose from {', '.join(LEARNING)}")
+        if m not in method_names():
+            raise ConfigError(
+                f"unknown method {m!r} in --methods; choose from {', '.join(method_names())}")
     if not methods or not seeds:
         raise ConfigError("compare needs at least one method and one seed")
     # First: multi_worker sets up its collective ops before any TensorFlow op.
-    strategy = run_strategy(base_config)
+    strategy = setup_for(base_config).strategy
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = metric_columns(base_config.ks)

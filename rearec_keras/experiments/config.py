@@ -16,6 +16,8 @@ import types
 from pathlib import Path
 from typing import Any
 
+from rearec_keras import backbones
+from rearec_keras import methods
 from rearec_keras.distribute import STRATEGIES
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
@@ -23,27 +25,16 @@ from rearec_keras.utils.validation import check_int
 
 DATASETS = ("ml-100k", "ml-1m", "recbole", "amazon", "yelp", "table")
 SPLITS = ("leave_one_out", "temporal", "predefined")
-BACKBONES = ("sasrec", "bert4rec", "unisrec", "morec")
-# Backbones that represent items by frozen text (or user-supplied) features.
-TEXT_BACKBONES = ("unisrec", "morec")
-BACKBONE_NAMES = {"sasrec": "SASRec", "bert4rec": "BERT4Rec", "unisrec": "UniSRec",
-                  "morec": "MoRec"}
 # `text_features` value computing the features with the package's encoder
 # (any other value is the path of a `.npy` matrix).
 TEXT_ENCODER_FEATURES = ("minilm",)
-# "base" is the backbone without reasoning (K = 0).
-LEARNING = ("base", "erl", "prl", "rpe", "naive")
 METRICS = ("ndcg", "recall", "mrr")
 # Settings restricted to a fixed set of values (validated here, offered as
-# `choices` by the command line).
+# `choices` by the command line). `backbone` and `learning` come from their
+# registries and the methods' own settings from the methods (`choices_of`).
 CHOICES = {
     "dataset": DATASETS,
     "split": SPLITS,
-    "backbone": BACKBONES,
-    "learning": LEARNING,
-    "diversity": ("kl", "js"),
-    "twin_inputs": ("clean", "noisy"),
-    "loss_variant": ("code", "paper"),
     "negatives": ("full", "in_batch", "uniform", "popularity"),
     "precision": ("float32", "mixed_bfloat16"),
     "strategy": STRATEGIES,
@@ -51,22 +42,34 @@ CHOICES = {
 # Settings that say how a run executes, not what it computes: a run
 # directory may be resumed with other values.
 EXECUTION_KEYS = ("strategy",)
-# Settings passed unchanged to the model constructor (same names).
+# Settings passed unchanged to every model constructor (same names); the
+# learning method's own settings and the backbone's are added to them.
 MODEL_KEYS = (
     "max_length", "hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout",
-    "attention_dropout", "input_dropout", "base_temperature", "temperature_decay",
-    "kl_weight", "diversity", "noise_std", "noise_warmup_epochs", "twin_inputs",
-    "contrastive_weight", "loss_variant", "negatives", "num_negatives",
+    "attention_dropout", "input_dropout", "base_temperature", "negatives", "num_negatives",
 )
-# Settings passed to the text backbones' constructors only (ignored, and not
-# passed, for sasrec / bert4rec), per backbone.
-TEXT_MODEL_KEYS = {
-    "unisrec": ("id_fusion", "adaptor_dropout", "num_experts"),
-    "morec": ("id_fusion", "adaptor_dropout", "projection_hidden_dim"),
-}
-# Every text-backbone setting (what sasrec / bert4rec ignore).
-TEXT_SETTINGS = ("text_features", "pca_dim", "id_fusion", "num_experts", "adaptor_dropout",
-                 "projection_hidden_dim")
+# Settings of the item-feature (text) backbones beyond their constructors'.
+FEATURE_SETTINGS = ("text_features", "pca_dim")
+
+
+def choices_of(name):
+    """The allowed values of a setting, or None when it is not a choice."""
+    if name == "backbone":
+        return backbones.backbone_names()
+    if name == "learning":
+        return methods.method_names()
+    if name in CHOICES:
+        return CHOICES[name]
+    setting = methods.all_settings().get(name)
+    return None if setting is None else setting.choices
+
+
+def text_settings() -> tuple:
+    """Every setting only the item-feature backbones read (what sasrec and
+    bert4rec ignore)."""
+    return FEATURE_SETTINGS + backbones.backbone_settings()
+
+
 # While set, `validate` does not require the `text_features` file to exist
 # (a trained run holds its features in best.keras; see `lenient_paths`).
 _CHECK_PATHS = contextvars.ContextVar("rearec_keras_check_paths", default=True)
@@ -107,18 +110,23 @@ class RunConfig:
         temporal_fractions: `(valid_start, test_start)` as fractions of the
             time span, for `split="temporal"`.
     Model:
-        backbone: `sasrec`, `bert4rec`, or a text backbone: `unisrec`
+        backbone: a registered backbone (`rearec_keras.backbones`):
+            `sasrec`, `bert4rec`, or a text backbone, `unisrec`
             (`ReaUniSRec`) or `morec` (`ReaMoRec`), whose items are frozen
             text features through a trainable adaptor.
-        learning: `base` (no reasoning), `erl`, `prl`, `rpe` or `naive`.
+        learning: a registered learning method (`rearec_keras.methods`):
+            `base` (no reasoning), `rpe`, `naive`, `erl`, `prl`.
         reasoning_steps: `K` (ignored, and stored as 0, for `base`).
         hidden_dim, num_layers, num_heads, intermediate_dim, dropout,
-        attention_dropout, input_dropout, base_temperature (τ),
-        temperature_decay (α), kl_weight (λ), diversity, noise_std (γ),
-        noise_warmup_epochs, twin_inputs, contrastive_weight, loss_variant,
-        negatives, num_negatives: see `ReaRecModel` (`negatives` other than
-            `full` trains with a sampled softmax; the popularity counts are
-            the training targets' `split.train_item_counts()`).
+        attention_dropout, input_dropout, base_temperature (τ), negatives,
+        num_negatives: see `ReaRecModel` (`negatives` other than `full`
+            trains with a sampled softmax; the popularity counts are the
+            training targets' `split.train_item_counts()`).
+        the methods' settings: every registered method's `settings` is a
+            key too (`kl_weight` (λ), `diversity`, `loss_variant` for ERL;
+            `temperature_decay` (α), `noise_std` (γ), ... for PRL; see
+            `rearec_keras.methods.get_method(name).settings`). All are
+            stored; only the trained method's reach the model.
         precision: `float32` or `mixed_bfloat16` (bf16 compute, float32
             weights, catalog scores and losses).
     Text backbones (`unisrec`, `morec`; ignored by the others):
@@ -170,14 +178,6 @@ class RunConfig:
     attention_dropout: float = 0.5
     input_dropout: float = 0.2
     base_temperature: float = 0.07
-    temperature_decay: float = 5.0
-    kl_weight: float = 0.05
-    diversity: str = "kl"
-    noise_std: float = 0.01
-    noise_warmup_epochs: int = 2
-    twin_inputs: str = "clean"
-    contrastive_weight: float = 1.0
-    loss_variant: str = "code"
     negatives: str = "full"
     num_negatives: int = 1024
     precision: str = "float32"
@@ -198,14 +198,64 @@ class RunConfig:
     ks: tuple = (10, 20)
     eval_batch_size: int = 512
     strategy: str = "default"
+    # The learning methods' own settings (`kl_weight`, `noise_std`, ...),
+    # read and written as flat attributes and keys; see the class docstring.
+    method_settings: dict = dataclasses.field(default_factory=dict, repr=False)
 
-    def __post_init__(self):
+    def __init__(self, **values):
+        registered = methods.all_settings()
+        given = dict(values.pop("method_settings", None) or {})
+        given.update({k: values.pop(k) for k in list(values) if k in registered})
+        for field in dataclasses.fields(self):
+            if field.name == "method_settings":
+                continue
+            if field.name in values:
+                value = values.pop(field.name)
+            elif field.default is not dataclasses.MISSING:
+                value = field.default
+            else:
+                value = field.default_factory()
+            object.__setattr__(self, field.name, value)
+        unknown = sorted(set(values) | (set(given) - set(registered)))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}; known settings: "
+                              f"{', '.join(setting_names())}")
+        object.__setattr__(self, "method_settings",
+                           {name: given.get(name, s.default) for name, s in registered.items()})
         self.validate()
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: a method's setting.
+        settings = self.__dict__.get("method_settings")
+        if settings is not None and name in settings:
+            return settings[name]
+        raise AttributeError(f"RunConfig has no setting {name!r}")
+
+    def __setattr__(self, name, value):
+        settings = self.__dict__.get("method_settings")
+        if settings is not None and name in settings:
+            settings[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    @property
+    def method(self):
+        """The `Method` class of `learning`."""
+        return methods.get_method(self.learning)
+
+    @property
+    def backbone_spec(self):
+        """The registered `Backbone` of `backbone`."""
+        return backbones.get_backbone(self.backbone)
 
     # ------------------------------------------------------------------
     def validate(self) -> "RunConfig":
-        for key, choices in CHOICES.items():
-            _choice(key, getattr(self, key), choices)
+        for key in ("backbone", "learning", *CHOICES):
+            _choice(key, getattr(self, key), choices_of(key))
+        for name, setting in methods.all_settings().items():
+            if name not in self.method_settings:  # registered after this config was made
+                self.method_settings[name] = setting.default
+            self.method_settings[name] = config_check(setting.check, self.method_settings[name])
         if self.data_path is not None and not isinstance(self.data_path, (str, os.PathLike)):
             raise ConfigError(f"data_path must be a path string, got {self.data_path!r}")
         if self.data_path is not None:
@@ -218,7 +268,7 @@ class RunConfig:
             raise ConfigError("split='predefined' needs a dataset with its own split (amazon)")
         for key, low in (
             ("max_length", 1), ("reasoning_steps", 0), ("hidden_dim", 1), ("num_layers", 1),
-            ("num_heads", 1), ("intermediate_dim", 1), ("noise_warmup_epochs", 0),
+            ("num_heads", 1), ("intermediate_dim", 1),
             ("seed", 0), ("epochs", 1), ("batch_size", 1), ("patience", 1),
             ("eval_batch_size", 1), ("num_negatives", 1),
         ):
@@ -233,10 +283,6 @@ class RunConfig:
         for key in ("dropout", "attention_dropout", "input_dropout"):
             _float(key, getattr(self, key), 0.0, 1.0, high_open=True)
         _float("base_temperature", self.base_temperature, 0.0, low_open=True)
-        _float("temperature_decay", self.temperature_decay, 1.0)
-        _float("kl_weight", self.kl_weight, 0.0)
-        _float("noise_std", self.noise_std, 0.0)
-        _float("contrastive_weight", self.contrastive_weight, 0.0)
         _float("learning_rate", self.learning_rate, 0.0, low_open=True)
         if self.rating_threshold is not None:
             _float("rating_threshold", self.rating_threshold)
@@ -257,7 +303,7 @@ class RunConfig:
         metric, k = parse_metric(self.monitor)
         if k not in self.ks:
             self.ks = tuple(sorted(set(self.ks) | {k}))
-        if self.learning == "base":
+        if not self.method.reasons:
             self.reasoning_steps = 0
         return self
 
@@ -269,7 +315,7 @@ class RunConfig:
                 f"text_features must be {' or '.join(map(repr, TEXT_ENCODER_FEATURES))} or the "
                 f"path of a .npy file, got {self.text_features!r}"
             )
-        if (self.backbone in TEXT_BACKBONES and self.text_features not in TEXT_ENCODER_FEATURES
+        if (self.backbone_spec.item_features and self.text_features not in TEXT_ENCODER_FEATURES
                 and _CHECK_PATHS.get()):
             path = Path(self.text_features).expanduser()
             if path.suffix.lower() != ".npy":
@@ -292,6 +338,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
+        out.update(out.pop("method_settings"))
         out["temporal_fractions"] = list(self.temporal_fractions)
         out["ks"] = list(self.ks)
         return out
@@ -300,7 +347,7 @@ class RunConfig:
     def from_dict(cls, values: dict, source: str = "config") -> "RunConfig":
         if not isinstance(values, dict):
             raise ConfigError(f"{source}: expected a mapping of settings, got {type(values).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = set(setting_names())
         values = {str(k).replace("-", "_"): v for k, v in values.items()}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -330,17 +377,42 @@ class RunConfig:
     def describe(self, steps=True) -> str:
         """Short model name, e.g. `SASRec+PRL (K=2)`, `BERT4Rec` or
         `UniSRec+ERL (K=2)`; with `steps=False` without K (`SASRec+PRL`)."""
-        name = BACKBONE_NAMES[self.backbone]
-        if self.learning == "base":
+        name = self.backbone_spec.title
+        if not self.method.reasons:
             return name
-        name = f"{name}+{self.learning.upper()}"
+        name = f"{name}+{self.method.display_name()}"
         return f"{name} (K={self.reasoning_steps})" if steps else name
+
+
+def setting_names() -> list:
+    """Every `RunConfig` key: its fields, then the registered methods'
+    settings."""
+    fields = [f.name for f in dataclasses.fields(RunConfig) if f.name != "method_settings"]
+    return fields + list(methods.all_settings())
+
+
+def setting_default(name):
+    """The default value of a setting."""
+    setting = methods.all_settings().get(name)
+    if setting is not None:
+        return setting.default
+    field = {f.name: f for f in dataclasses.fields(RunConfig)}[name]
+    return field.default if field.default is not dataclasses.MISSING else field.default_factory()
+
+
+def setting_doc(name) -> str | None:
+    """The one-line description of a method setting (None for the others)."""
+    setting = methods.all_settings().get(name)
+    return None if setting is None else setting.describe()
 
 
 def scalar_type(name):
     """`int`, `float`, `str` or `bool` for a scalar setting (optional ones
     included), or None for the others (`dataset_options`,
     `temporal_fractions`, `ks`)."""
+    setting = methods.all_settings().get(name)
+    if setting is not None:
+        return setting.kind
     annotation = {f.name: f.type for f in dataclasses.fields(RunConfig)}[name]
     if isinstance(annotation, types.UnionType):
         annotation = next(a for a in annotation.__args__ if a is not type(None))
@@ -349,6 +421,9 @@ def scalar_type(name):
 
 def is_optional(name) -> bool:
     """Whether a setting may be None (`k_core`, `pca_dim`, ...)."""
+    setting = methods.all_settings().get(name)
+    if setting is not None:
+        return setting.optional
     annotation = {f.name: f.type for f in dataclasses.fields(RunConfig)}[name]
     return isinstance(annotation, types.UnionType) and type(None) in annotation.__args__
 

@@ -5,7 +5,9 @@ from rearec_keras.models.rea_bert4rec import ReaBERT4Rec
 from rearec_keras.models.rea_sasrec import ReaSASRec
 from rearec_keras.models.rea_sasrec import SASRec
 from rearec_keras.models.rearec_model import ReaRecModel
-from rearec_keras.models.rearec_model import ReasoningNoiseSchedule
+from rearec_keras.models.recommender import SequentialRecommender
+from rearec_keras.training.callbacks import PhaseSchedule
+from rearec_keras.training.callbacks import ReasoningNoiseSchedule
 from rearec_keras.models.text_models import MoRec
 from rearec_keras.models.text_models import ReaMoRec
 from rearec_keras.models.text_models import ReaTextRecModel
@@ -16,6 +18,7 @@ __all__ = [
     "BERT4Rec",
     "MoRec",
     "ReaBERT4Rec",
+    "PhaseSchedule",
     "ReaMoRec",
     "ReaRecModel",
     "ReaSASRec",
@@ -23,5 +26,6 @@ __all__ = [
     "ReaUniSRec",
     "ReasoningNoiseSchedule",
     "SASRec",
+    "SequentialRecommender",
     "UniSRec",
 ]

@@ -25,13 +25,18 @@ class ReaSASRec(ReaRecModel):
 
 
 def _base_kwargs(kwargs, name):
+    """The keyword arguments of a base model: `learning="base"`, K = 0.
+
+    Files saved before the `base` method existed say `learning="rpe"` (any
+    method is the base model at K = 0); they load as `"base"`.
+    """
     steps = kwargs.pop("reasoning_steps", 0)
     if steps != 0:
         raise ValueError(
             f"{name} is the base model without reasoning (reasoning_steps=0); got "
             f"reasoning_steps={steps}. Use Rea{name} for K > 0."
         )
-    kwargs.setdefault("learning", "rpe")
+    kwargs["learning"] = "base"
     return kwargs
 
 

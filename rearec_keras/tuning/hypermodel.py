@@ -3,7 +3,9 @@
 import keras
 import keras_tuner
 
-from rearec_keras.experiments import runner
+from rearec_keras import training
+from rearec_keras.experiments import factory
+from rearec_keras.experiments import reports
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import config_check
@@ -86,7 +88,8 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
             if isinstance(search_space, SearchSpace):
                 search_space = search_space.spec
             self.search_space = SearchSpace(search_space, config, overrides)
-        self.objective = keras_tuner.Objective(runner.monitor_name(config), direction="max")
+        self.objective = keras_tuner.Objective(reports.monitor_name(config), direction="max")
+        self.setup = training.setup_for(config)
 
     def trial_config(self, hp) -> RunConfig:
         """The full `RunConfig` of a trial (declares the space on `hp`)."""
@@ -95,8 +98,8 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.seed)
-        return runner.compiled_model(config, self.num_items, self.item_frequencies,
-                                     self.item_features)
+        return factory.compiled_model(config, self.num_items, self.item_frequencies,
+                                      self.item_features, setup=self.setup)
 
     def fit(self, hp, model, x=None, *args, validation_data=None, callbacks=None, epochs=None,
             **kwargs):
@@ -110,21 +113,17 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
                 "ReaRecHyperModel.fit needs validation_data (e.g. split.valid): the objective "
                 f"{self.objective.name!r} is computed by ranking it against the catalog"
             )
-        if hasattr(x, "as_dataset"):
-            x = runner.training_dataset(config, x)
-            kwargs.setdefault("shuffle", False)  # the dataset shuffles itself
-        evaluation = runner.validation_callback(config, validation_data)
         stopping = keras.callbacks.EarlyStopping(
             monitor=self.objective.name, mode="max", patience=config.patience
         )
-        # The evaluation must run first: the tuner's own callbacks (which
-        # record the objective and checkpoint the best epoch) read its logs.
-        callbacks = [evaluation, stopping, *(callbacks or [])]
-        with runner.strategy_scope(config):  # built in it too (compiled_model)
-            return model.fit(
-                x, *args, epochs=config.epochs if epochs is None else epochs,
-                callbacks=callbacks, **kwargs,
-            )
+        # `training.fit` runs the evaluation first: the tuner's own callbacks
+        # (which record the objective and checkpoint the best epoch) read its
+        # logs.
+        if args:
+            raise TypeError("ReaRecHyperModel.fit takes the training data and keyword arguments")
+        return training.fit(model, x, validation_data, self.setup,
+                            callbacks=[stopping, *(callbacks or [])],
+                            epochs=config.epochs if epochs is None else epochs, **kwargs)
 
 
 class ReaSASRecHyperModel(ReaRecHyperModel):

@@ -9,8 +9,8 @@ names: `kl_weight` is λ, `base_temperature` τ, `temperature_decay` α,
   or `"log"`) and `"step"`: an `Int` or `Float` range;
 - a single value: `Fixed` (recorded with the trial, never varied).
 
-`paper_search_space(learning)` is the paper's grid for a training recipe
-(ReaRec §5.1; K from the tuning issue: {1, 2, 3}). Every value is checked
+`paper_search_space(learning)` is the paper's grid for a training recipe,
+the method's own `search_space` (ReaRec §5.1; K in {1, 2, 3}). Every value is checked
 against `RunConfig`'s own rules before any trial runs, so a typo fails in
 a second with the setting's name, not after an hour of training.
 """
@@ -18,38 +18,18 @@ a second with the setting's name, not after an hour of training.
 import math
 from collections.abc import Mapping
 
+from rearec_keras import methods
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import scalar_type
 
-# The paper's grids (ReaRec §5.1 / shared/design/rearec.md "Grids").
-KL_WEIGHT_GRID = [0.001, 0.005, 0.01, 0.05, 0.1]
-BASE_TEMPERATURE_GRID = [0.05, 0.1, 0.5, 1.0, 2.0, 5.0]
-TEMPERATURE_DECAY_GRID = [1.0, 1.2, 1.5, 2.0, 5.0, 10.0]
-REASONING_STEPS_GRID = [1, 2, 3]
-
-# Settings a search may vary: the model and optimiser. Data, split,
+# Settings a search may vary: the model and optimiser (plus every
+# registered method's own settings, `tunable_settings()`). Data, split,
 # evaluation and run bookkeeping (seed, epochs, patience) stay fixed.
-TUNABLE = (
+MODEL_TUNABLE = (
     "reasoning_steps", "hidden_dim", "num_layers", "num_heads", "intermediate_dim",
-    "dropout", "attention_dropout", "input_dropout", "base_temperature",
-    "temperature_decay", "kl_weight", "diversity", "noise_std", "noise_warmup_epochs",
-    "twin_inputs", "contrastive_weight", "loss_variant", "learning_rate",
+    "dropout", "attention_dropout", "input_dropout", "base_temperature", "learning_rate",
 )
-# Settings that only change training under some recipes: varying them
-# under another would spend trials on identical models.
-ONLY_FOR = {
-    "kl_weight": ("erl",),
-    "diversity": ("erl",),
-    "base_temperature": ("prl",),
-    "temperature_decay": ("prl",),
-    "noise_std": ("prl",),
-    "noise_warmup_epochs": ("prl",),
-    "twin_inputs": ("prl",),
-    "contrastive_weight": ("prl",),
-    "loss_variant": ("erl", "prl"),
-    "reasoning_steps": ("erl", "prl", "rpe", "naive"),
-}
 SAMPLINGS = ("linear", "log")
 
 
@@ -57,26 +37,35 @@ class SearchSpaceError(ConfigError):
     """A search space names an unknown setting or holds an invalid value."""
 
 
-def paper_search_space(learning: str) -> dict:
-    """The paper's grid for `learning` (a new dict each call).
+def tunable_settings() -> tuple:
+    """Every setting a search may vary."""
+    return MODEL_TUNABLE + tuple(methods.all_settings())
 
-    `erl`: λ × K; `prl`: τ × α × K; `rpe` / `naive`: K. `base` has no
-    reasoning hyperparameters and raises (pass a space of your own).
-    """
-    if learning == "erl":
-        return {"kl_weight": list(KL_WEIGHT_GRID), "reasoning_steps": list(REASONING_STEPS_GRID)}
-    if learning == "prl":
-        return {
-            "base_temperature": list(BASE_TEMPERATURE_GRID),
-            "temperature_decay": list(TEMPERATURE_DECAY_GRID),
-            "reasoning_steps": list(REASONING_STEPS_GRID),
-        }
-    if learning in ("rpe", "naive"):
-        return {"reasoning_steps": list(REASONING_STEPS_GRID)}
-    raise SearchSpaceError(
-        f"learning={learning!r} has no reasoning hyperparameters to tune; pass a search space "
-        f"of your own (tunable settings: {', '.join(TUNABLE)})"
-    )
+
+def affects(name: str, learning: str) -> bool:
+    """Whether setting `name` changes training under `learning`: a method's
+    own settings only its method; `reasoning_steps` every method that
+    reasons; the other model settings every method (`base_temperature`
+    divides every method's logits)."""
+    method = methods.get_method(learning)
+    if name in methods.all_settings():
+        return name in method.setting_names()
+    if name == "reasoning_steps":
+        return method.reasons
+    return True
+
+
+def paper_search_space(learning: str) -> dict:
+    """The paper's grid for `learning`: the method's own `search_space`
+    (a new dict each call). A method without one (`base`) raises: pass a
+    space of your own."""
+    space = methods.get_method(learning).search_space
+    if not space:
+        raise SearchSpaceError(
+            f"learning={learning!r} has no reasoning hyperparameters to tune; pass a search "
+            f"space of your own (tunable settings: {', '.join(tunable_settings())})"
+        )
+    return {name: list(values) for name, values in space.items()}
 
 
 class SearchSpace:
@@ -115,14 +104,16 @@ class SearchSpace:
 
     # ------------------------------------------------------------------
     def _check(self, name, value):
-        if name not in TUNABLE:
+        if name not in tunable_settings():
             raise SearchSpaceError(
-                f"search space: {name!r} cannot be tuned (tunable settings: {', '.join(TUNABLE)})"
+                f"search space: {name!r} cannot be tuned (tunable settings: "
+                f"{', '.join(tunable_settings())})"
             )
-        recipes = ONLY_FOR.get(name)
-        if recipes and self.config.learning not in recipes:
+        if not affects(name, self.config.learning):
+            users = methods.methods_using(name) or tuple(
+                n for n in methods.method_names() if affects(name, n))
             raise SearchSpaceError(
-                f"search space: {name!r} only affects learning={'/'.join(recipes)}, "
+                f"search space: {name!r} only affects learning={'/'.join(users)}, "
                 f"but the study trains learning={self.config.learning!r}"
             )
         kind = scalar_type(name)
@@ -261,9 +252,10 @@ def parse_space_flag(text: str):
         raise SearchSpaceError(
             f"--space expects NAME=V1,V2,... or NAME=MIN:MAX[:log|:STEP], got {text!r}"
         )
-    if name not in TUNABLE:
+    if name not in tunable_settings():
         raise SearchSpaceError(
-            f"--space {text!r}: {name!r} cannot be tuned (tunable settings: {', '.join(TUNABLE)})"
+            f"--space {text!r}: {name!r} cannot be tuned (tunable settings: "
+            f"{', '.join(tunable_settings())})"
         )
     if values.strip().lower() == "none":
         return name, None  # removes the setting from the space

@@ -1,0 +1,103 @@
+"""The registry of backbones: name -> model classes and their own settings.
+
+The runner, tuning, the benchmarks and the command line read the backbones
+from here (no other table of names exists). Importing this module does not
+import Keras: the classes are named by import path and loaded on use.
+
+    from rearec_keras import backbones
+    backbones.backbone_names()                 # ('sasrec', 'bert4rec', ...)
+    backbones.get_backbone("unisrec").model_class(reasoning=True)   # ReaUniSRec
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+_BACKBONES: dict = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+    """A backbone of the zoo.
+
+    Args:
+        name: registry key (`--backbone NAME`).
+        title: display name (`"SASRec"`).
+        base_class / reasoning_class: `"module:Class"` of the model without
+            reasoning (K = 0) and with it.
+        settings: `RunConfig` settings passed to its constructor beyond the
+            ones every model takes (e.g. `num_experts` for UniSRec).
+        item_features: it represents items by frozen features (text
+            backbones): the runner computes `text_features` for it.
+        description: one line for the docs.
+    """
+
+    name: str
+    title: str
+    base_class: str
+    reasoning_class: str
+    settings: tuple = ()
+    item_features: bool = False
+    description: str = ""
+
+    def model_class(self, reasoning: bool = True):
+        """The Keras model class (imports it)."""
+        path = self.reasoning_class if reasoning else self.base_class
+        module, _, name = path.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+def register_backbone(backbone: Backbone) -> Backbone:
+    if not isinstance(backbone, Backbone):
+        raise TypeError(f"register_backbone takes a Backbone, got {backbone!r}")
+    if backbone.name in _BACKBONES and _BACKBONES[backbone.name] != backbone:
+        raise ValueError(f"a backbone named {backbone.name!r} is already registered")
+    _BACKBONES[backbone.name] = backbone
+    return backbone
+
+
+def unregister_backbone(name: str):
+    _BACKBONES.pop(name, None)
+
+
+def get_backbone(name: str) -> Backbone:
+    try:
+        return _BACKBONES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"`backbone` must be one of {list(_BACKBONES)}. Received: backbone={name!r}"
+        ) from None
+
+
+def backbone_names() -> tuple:
+    return tuple(_BACKBONES)
+
+
+def feature_backbones() -> tuple:
+    """Names of the backbones that need item features (text backbones)."""
+    return tuple(n for n, b in _BACKBONES.items() if b.item_features)
+
+
+def backbone_settings() -> tuple:
+    """Every backbone-specific setting name (what the others ignore)."""
+    out = []
+    for b in _BACKBONES.values():
+        out.extend(s for s in b.settings if s not in out)
+    return tuple(out)
+
+
+register_backbone(Backbone(
+    "sasrec", "SASRec", "rearec_keras.models:SASRec", "rearec_keras.models:ReaSASRec",
+    description="causal self-attention over item ids (Kang & McAuley 2018)"))
+register_backbone(Backbone(
+    "bert4rec", "BERT4Rec", "rearec_keras.models:BERT4Rec", "rearec_keras.models:ReaBERT4Rec",
+    description="bidirectional attention over item ids, prefix mask for the reasoning steps"))
+register_backbone(Backbone(
+    "unisrec", "UniSRec", "rearec_keras.models:UniSRec", "rearec_keras.models:ReaUniSRec",
+    settings=("id_fusion", "adaptor_dropout", "num_experts"), item_features=True,
+    description="frozen item text through a mixture of whitening experts (Hou et al. 2022)"))
+register_backbone(Backbone(
+    "morec", "MoRec", "rearec_keras.models:MoRec", "rearec_keras.models:ReaMoRec",
+    settings=("id_fusion", "adaptor_dropout", "projection_hidden_dim"), item_features=True,
+    description="frozen item text through a trainable projection (Yuan et al. 2023)"))

@@ -1,0 +1,63 @@
+"""The data of a run: the dataset a `RunConfig` names, preprocessed and split."""
+
+from rearec_keras.experiments.config import ConfigError
+from rearec_keras.experiments.config import RunConfig
+
+
+def _log(verbose, message):
+    # Progress goes to stdout: stderr is kept for errors (one line each).
+    if verbose:
+        print(message, flush=True)
+
+
+def load_dataset(config: RunConfig, verbose=0):
+    """The `InteractionDataset` the config names, preprocessed as asked."""
+    from rearec_keras import data
+    from rearec_keras import datasets
+
+    options = dict(config.dataset_options)
+    _log(verbose, f"loading {config.dataset}" + (f" from {config.data_path}" if config.data_path else ""))
+    if config.dataset in ("ml-100k", "ml-1m"):
+        dataset = datasets.load_movielens(config.dataset, config.data_path, **options)
+    elif config.dataset == "recbole":
+        dataset = datasets.load_recbole_atomic(config.data_path, **options)
+    elif config.dataset == "amazon":
+        if "category" not in options:
+            raise ConfigError("dataset=amazon needs dataset_options.category (e.g. Video_Games)")
+        dataset = datasets.load_amazon_reviews_2023(config.data_path, **options)
+    elif config.dataset == "yelp":
+        dataset = datasets.load_yelp(config.data_path, **options)
+    else:
+        dataset = datasets.load_interactions(config.data_path, **options)
+    if config.rating_threshold is not None or config.k_core is not None:
+        dataset = data.preprocess(
+            dataset, rating_threshold=config.rating_threshold, k_core=config.k_core
+        )
+    return dataset
+
+
+def make_split(config: RunConfig, dataset):
+    from rearec_keras import data
+
+    if config.split == "leave_one_out":
+        return data.leave_one_out(dataset, max_length=config.max_length)
+    if config.split == "temporal":
+        return data.temporal_split(
+            dataset, span_fractions=config.temporal_fractions, max_length=config.max_length
+        )
+    return data.predefined_split(dataset, max_length=config.max_length)
+
+
+def prepare_data(config: RunConfig, verbose=0):
+    """`(dataset, split)` for a config, with progress lines on stderr."""
+    dataset = load_dataset(config, verbose)
+    _log(verbose, f"  {dataset.num_interactions:,} interactions, {dataset.num_users:,} users, "
+                  f"{dataset.num_items:,} items")
+    split = make_split(config, dataset)
+    _log(verbose, f"  {split}")
+    return dataset, split
+
+
+def data_statistics(dataset, split) -> dict:
+    """`data.json`: both `statistics()` are JSON-ready dicts."""
+    return {"dataset": dataset.statistics(), "split": split.statistics()}

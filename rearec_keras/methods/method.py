@@ -1,0 +1,188 @@
+"""`Method` and `Phase`: what a learning method owns.
+
+Importing this module does not import Keras (the registry is read by
+`RunConfig` and the command line); the losses load when a model is built.
+
+A learning method is a class registered under a name (`"erl"`). It owns,
+in one place:
+
+- `settings`: its hyperparameters (`Setting` objects: name, default, range,
+  paper symbol, one line of documentation);
+- `loss(model, x, y, outputs, sample_weight)`: the training loss of a batch
+  (it may run more forward passes of `model`: `x` is given);
+- `pooling` / `pool(states, step_mask)`: how the user vector is read from
+  the reasoning states `[B, S, d]`, with an optional per-row mask of the
+  valid steps (rows that halted early);
+- `phases(model)`: the training phases (`Phase`), each with its own loss
+  options, forward options and optionally its own `train_step`;
+- `forward_options(model, phase)`: keyword arguments of the reasoner's call
+  in training (e.g. PRL's noisy twin);
+- `reasoner_options`: constructor options of the standard reasoner (the
+  `naive` ablation turns the reasoning position embedding off);
+- `search_space`: the paper's grid, `{setting: [values]}`, which
+  `rearec-keras tune` uses by default.
+
+The model (`ReaRecModel`) holds one instance, `model.method`, made from the
+model's settings. See `docs/architecture.md` for a worked example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from collections.abc import Mapping
+
+POOLINGS = ("last", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One phase of training.
+
+    Args:
+        name: shown in logs and stored with the model (`model.phase`).
+        epochs: how many epochs the phase lasts; None: until training
+            ends (only the last phase may be open-ended). Phases switch at
+            epoch boundaries (`PhaseSchedule`, added by `model.fit`), which
+            retraces the train function so each phase has a static graph.
+        options: read by the method's `loss` / `forward_options` (e.g.
+            `{"noise": True}` for PRL's noisy twin).
+        train_step: optional `train_step(model, *args)` replacing Keras'
+            default for this phase. It receives the backend's own arguments
+            (`data` on TensorFlow and PyTorch, `(state, data)` on JAX), so a
+            backend-agnostic method puts its work into `loss` instead.
+    """
+
+    name: str
+    epochs: int | None = None
+    options: Mapping = dataclasses.field(default_factory=dict)
+    train_step: Callable | None = None
+
+
+def phase_at(phases, epoch: int) -> Phase:
+    """The phase that runs epoch `epoch` (0-based)."""
+    start = 0
+    for phase in phases:
+        if phase.epochs is None or epoch < start + phase.epochs:
+            return phase
+        start += phase.epochs
+    return phases[-1]
+
+
+class Method:
+    """Base class of learning methods (register subclasses with
+    `rearec_keras.methods.register_method`).
+
+    The default is next-item cross-entropy on the last reasoning state and
+    last-state inference: the `rpe` recipe. With `reasoning_steps=0` every
+    method must equal the base model (the defaults here do).
+
+    Class attributes:
+        name: registry key (`--learning NAME`).
+        title: display name (`"ERL"`); default `name.upper()`.
+        description: one line, shown in the docs and `--help`.
+        settings: tuple of `Setting`.
+        reasons: False for a method that trains the backbone alone (K = 0).
+        pooling: `"last"` or `"mean"`, the inference read-out of the states.
+        reasoner_options: constructor options of the standard reasoner.
+        search_space: the paper's grid.
+    """
+
+    name: str = ""
+    title: str | None = None
+    description: str = ""
+    settings: tuple = ()
+    reasons: bool = True
+    pooling: str = "last"
+    reasoner_options: Mapping = {}
+    search_space: Mapping = {}
+
+    def __init__(self, **values):
+        for setting in self.settings:
+            value = values.pop(setting.name, setting.default)
+            setattr(self, setting.name, setting.check(value))
+        if values:
+            known = ", ".join(s.name for s in self.settings) or "none"
+            raise ValueError(
+                f"learning={self.name!r} has no setting(s) {', '.join(sorted(values))} "
+                f"(its settings: {known})"
+            )
+        from rearec_keras.losses import MultiStepCrossEntropy
+
+        self.ce = MultiStepCrossEntropy(name="step_ce")
+
+    @classmethod
+    def display_name(cls) -> str:
+        return cls.title or cls.name.upper()
+
+    @classmethod
+    def setting_names(cls) -> tuple:
+        return tuple(s.name for s in cls.settings)
+
+    def get_config(self) -> dict:
+        """The values of this method's settings (saved with the model)."""
+        return {s.name: getattr(self, s.name) for s in self.settings}
+
+    # ------------------------------------------------------------------
+    def build(self, model):
+        """Creates what depends on the model (K, τ): e.g. the losses."""
+
+    def phases(self, model) -> tuple:
+        """The training phases (default: one phase for the whole run)."""
+        return (Phase("train"),)
+
+    def forward_options(self, model, phase: Phase) -> dict:
+        """Keyword arguments of the reasoner's call in a training step."""
+        return {}
+
+    def loss(self, model, x, y, outputs, sample_weight=None):
+        """The training loss of a batch.
+
+        Args:
+            model: the `ReaRecModel` (its `training_logits(y, table)` gives
+                the full or sampled catalog logits).
+            x: the histories of the batch (to run extra forward passes).
+            y: the targets.
+            outputs: what `model(x, training=True)` returned: `"states"`
+                `[B, K+1, d]` and what `forward_options` asked for.
+            sample_weight: optional per-row weights.
+        """
+        return self.last_step_loss(model, y, outputs, sample_weight)
+
+    def last_step_loss(self, model, y, outputs, sample_weight=None):
+        """Cross-entropy of the last state at τ (the base model's loss)."""
+        tau = model.base_temperature
+        logits = model.training_logits(y, outputs.get("item_table"))
+        last, targets = logits(outputs["states"][:, -1:], tau)
+        return self.ce(targets, last / tau, sample_weight=sample_weight)
+
+    def pool(self, states, step_mask=None):
+        """The inference state `[B, d]` of states `[B, S, d]`.
+
+        Args:
+            step_mask: optional `[B, S]` mask of the valid steps of each
+                row (a row that halted after step t has steps 0..t valid);
+                `"last"` reads each row's last valid step, `"mean"` averages
+                its valid steps.
+        """
+        from keras import ops
+
+        if step_mask is None:
+            if self.pooling == "mean":
+                return ops.mean(states, axis=1)
+            return states[:, -1]
+        mask = ops.cast(step_mask, states.dtype)
+        if self.pooling == "mean":
+            weights = mask / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
+        else:  # one-hot of the last valid step
+            count = ops.cast(ops.sum(mask, axis=1), "int32")
+            last = ops.maximum(count - 1, 0)
+            weights = ops.cast(
+                ops.equal(ops.arange(ops.shape(states)[1])[None, :], last[:, None]),
+                states.dtype,
+            )
+        return ops.sum(states * weights[:, :, None], axis=1)
+
+    def __repr__(self):
+        values = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({values})"
