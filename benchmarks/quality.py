@@ -27,24 +27,17 @@ import numpy as np  # noqa: E402
 import rearec_keras  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
-from rearec_keras.models import BERT4Rec  # noqa: E402
-from rearec_keras.models import ReaBERT4Rec  # noqa: E402
-from rearec_keras.models import ReaSASRec  # noqa: E402
-from rearec_keras.models import SASRec  # noqa: E402
+from rearec_keras.backbones import get_backbone  # noqa: E402
 
-MODELS = {
-    "sasrec": (SASRec, {}),
-    "sasrec-erl": (ReaSASRec, {"learning": "erl"}),
-    "sasrec-prl": (ReaSASRec, {"learning": "prl"}),
-    "bert4rec": (BERT4Rec, {}),
-    "bert4rec-erl": (ReaBERT4Rec, {"learning": "erl"}),
-    "bert4rec-prl": (ReaBERT4Rec, {"learning": "prl"}),
-}
+# "backbone" (base model) or "backbone-method", from the registries.
+MODELS = [f"{b}{m}" for b in ("sasrec", "bert4rec") for m in ("", "-erl", "-prl")]
 KEYS = ("ndcg@10", "ndcg@20", "recall@10", "recall@20")
 
 
 def run_one(name, seed, split, args):
-    cls, extra = MODELS[name]
+    backbone, _, method = name.partition("-")
+    cls = get_backbone(backbone).model_class(reasoning=bool(method))
+    extra = {"learning": method} if method else {}
     keras.utils.set_random_seed(seed)
     kwargs = dict(
         max_length=args.max_length,
@@ -54,7 +47,7 @@ def run_one(name, seed, split, args):
         base_temperature=args.temperature,
         **extra,
     )
-    if cls in (ReaSASRec, ReaBERT4Rec):
+    if method:
         kwargs.update(
             reasoning_steps=args.reasoning_steps,
             kl_weight=args.kl_weight,

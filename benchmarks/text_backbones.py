@@ -35,14 +35,11 @@ import numpy as np  # noqa: E402
 
 import rearec_keras  # noqa: E402
 from rearec_keras import data  # noqa: E402
-from rearec_keras import models  # noqa: E402
+from rearec_keras.backbones import feature_backbones  # noqa: E402
+from rearec_keras.backbones import get_backbone  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 
-BACKBONES = {
-    "sasrec": (models.SASRec, models.ReaSASRec),
-    "unisrec": (models.UniSRec, models.ReaUniSRec),
-    "morec": (models.MoRec, models.ReaMoRec),
-}
+BACKBONES = ("sasrec", *feature_backbones())
 MODELS = [f"{b}{m}" for b in BACKBONES for m in ("", "-erl", "-prl")]
 
 
@@ -59,15 +56,13 @@ def last_targets_per_user(part, count):
 
 def build(name, split, features, args):
     backbone, _, method = name.partition("-")
-    base, rea = BACKBONES[backbone]
+    spec = get_backbone(backbone)
+    cls = spec.model_class(reasoning=bool(method))
     kwargs = dict(max_length=args.max_length, hidden_dim=args.hidden_dim)
     if method:
-        cls = rea
         kwargs.update(learning=method, reasoning_steps=args.reasoning_steps,
                       kl_weight=args.kl_weight)
-    else:
-        cls = base
-    if backbone != "sasrec":
+    if spec.item_features:
         kwargs["item_features"] = features
     return cls(split.num_items, **kwargs)
 

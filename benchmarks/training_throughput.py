@@ -41,7 +41,8 @@ def forward_flops(model, length, num_items):
     encoder = items + steps
     if model.uses_noise:
         encoder *= 2  # the noisy twin runs the whole encoder again
-    logit_rows = 1 if K == 0 else (K + 2 if model.learning == "erl" else K + 1)
+    # Every step is scored; a mean-pooling method (ERL) also scores the pooled state.
+    logit_rows = 1 if K == 0 else (K + 2 if model.inference_pooling == "mean" else K + 1)
     return 2 * (encoder + logit_rows * (num_items + 1) * d)
 
 

@@ -2,10 +2,11 @@
 Title: ReaRec reasoning on your own backbone (a GRU)
 Description: ReaRec is model-agnostic. Any Keras layer with the cache
     interface `encoder(inputs, attention_mask=, cache=, training=) ->
-    (outputs, cache)` can "think" for K extra steps with
-    `rearec_keras.layers.RecurrentReasoning`. Here a GRU4Rec-style encoder,
-    which the library does not ship, is trained with the ERL losses
-    (ensemble cross-entropy + bounded KL diversity) on MovieLens-100K.
+    (outputs, cache)` can "think" for K extra steps: pass it as `encoder=`
+    to the standard model and every learning method, the losses, saving and
+    the inference API come with it. Here a GRU4Rec-style encoder, which the
+    library does not ship, is trained with ERL (ensemble cross-entropy +
+    bounded KL diversity) on MovieLens-100K.
 
 Run:
     python examples/custom_backbone_gru.py                # a few minutes on a CPU
@@ -23,10 +24,11 @@ from keras import ops  # noqa: E402
 
 import rearec_keras  # noqa: E402
 from rearec_keras import data  # noqa: E402
-from rearec_keras.layers import RecurrentReasoning  # noqa: E402
-from rearec_keras.losses import EnsembleDiversityLoss  # noqa: E402
+from rearec_keras.experiments.reports import step_metrics  # noqa: E402
+from rearec_keras.models import ReaRecModel  # noqa: E402
 
 
+@keras.saving.register_keras_serializable(package="examples")
 class GRUEncoder(keras.layers.Layer):
     """A GRU with the cache interface: the cache is the GRU's hidden state.
 
@@ -57,46 +59,12 @@ class GRUEncoder(keras.layers.Layer):
         return {**super().get_config(), "hidden_dim": self.hidden_dim}
 
 
-class ReaGRU4Rec(keras.Model):
-    """Item embedding -> GRU with K reasoning steps -> tied scores; ERL."""
-
-    def __init__(self, num_items, hidden_dim=64, reasoning_steps=2, kl_weight=0.05,
-                 temperature=0.07, **kwargs):
-        super().__init__(**kwargs)
-        self.num_items, self.temperature, self.kl_weight = num_items, temperature, kl_weight
-        self.embedding = keras.layers.ReversibleEmbedding(num_items + 1, hidden_dim)
-        self.reasoning = RecurrentReasoning(
-            GRUEncoder(hidden_dim), reasoning_steps=reasoning_steps, hidden_dim=hidden_dim
-        )
-        self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self.diversity = EnsembleDiversityLoss()
-
-    def states(self, histories, training=False):
-        histories = ops.cast(histories, "int32")
-        return self.reasoning(self.embedding(histories), histories != 0,
-                              training=training)["states"]  # [B, K+1, d]
-
-    def step_logits(self, states):
-        logits = self.embedding(states, reverse=True) / self.temperature
-        # padding (column 0) can never win
-        return ops.where(ops.arange(self.num_items + 1) == 0, -1e9, logits)
-
-    def call(self, histories, training=False):
-        states = self.states(histories, training)
-        if training:
-            return states  # the loss needs every step
-        return self.step_logits(ops.mean(states, axis=1))  # ERL: mean of the steps
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        # y_pred: the states [B, K+1, d] of the training forward pass. ERL
-        # (official code): CE on the mean state's logits minus lambda x the
-        # bounded pairwise KL diversity of the per-step distributions.
-        states = y_pred
-        if len(states.shape) == 2:  # model.evaluate: inference scores
-            return self.ce(y, states)
-        logits = self.step_logits(states)
-        pooled = self.step_logits(ops.mean(states, axis=1))
-        return self.ce(y, pooled) + self.kl_weight * self.diversity(None, logits)
+def rea_gru4rec(num_items, hidden_dim=64, reasoning_steps=2, kl_weight=0.05, **kwargs):
+    """ReaGRU4Rec: the standard model with the GRU as its encoder (item
+    embedding + positions -> GRU with K reasoning steps -> tied scores)."""
+    return ReaRecModel(num_items, hidden_dim=hidden_dim, reasoning_steps=reasoning_steps,
+                       learning="erl", kl_weight=kl_weight, encoder=GRUEncoder(hidden_dim),
+                       **kwargs)
 
 
 def main(argv=None):
@@ -114,17 +82,16 @@ def main(argv=None):
     if args.max_train_examples:
         rng = np.random.default_rng(args.seed)
         train = train.subset(rng.choice(len(train), args.max_train_examples, replace=False))
-    model = ReaGRU4Rec(split.num_items, args.hidden_dim, args.reasoning_steps)
+    model = rea_gru4rec(split.num_items, args.hidden_dim, args.reasoning_steps)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(train.as_dataset(256, shuffle=True, seed=args.seed), epochs=args.epochs,
               shuffle=False, verbose=2,
               callbacks=[rearec_keras.RankingEvaluationCallback(split.valid, ks=(20,))])
-    results = {"model (mean of steps)": rearec_keras.evaluate(model, split.test, ks=(10, 20))}
-    for s in range(args.reasoning_steps + 1):
-        results[f"r_{s} alone"] = rearec_keras.evaluate(
-            None, split.test, ks=(10, 20),
-            score_fn=lambda _, h, s=s: model.step_logits(model.states(h)[:, s]),
-        )
+    # The standard inference API works as for any zoo model: the model's own
+    # (mean-of-steps) ranking and each reasoning state alone, one pass.
+    metrics = step_metrics(model, split.test, ks=(10, 20))
+    results = {"model (mean of steps)": metrics["final"]}
+    results.update({f"r_{s} alone": m for s, m in enumerate(metrics["steps"])})
     print("\nReaGRU4Rec test, full ranking over", split.num_items, "items")
     for name, m in results.items():
         print(f"  {name:22s} N@10 {m['ndcg@10']:.4f}  N@20 {m['ndcg@20']:.4f}  R@20 {m['recall@20']:.4f}")

@@ -26,9 +26,13 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rearec_keras  # noqa: E402
+from rearec_keras import methods  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras import distribute  # noqa: E402
 
+
+# Every registered method that reasons (ERL, PRL, the ablations, plug-ins).
+REASONING_METHODS = [m for m in methods.method_names() if methods.get_method(m).reasons]
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Data-parallel ReaSASRec training.")
@@ -36,7 +40,7 @@ def main(argv=None):
                         help="default: mirrored (TensorFlow) or data_parallel (JAX)")
     parser.add_argument("--cpu-devices", type=int, default=2,
                         help="split the CPU into N devices first (0: leave the devices alone)")
-    parser.add_argument("--learning", default="erl", choices=["erl", "prl", "rpe", "naive"])
+    parser.add_argument("--learning", default="erl", choices=REASONING_METHODS)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256, help="global batch")
     parser.add_argument("--hidden-dim", type=int, default=64)

@@ -20,13 +20,17 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rearec_keras  # noqa: E402
+from rearec_keras import methods  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 
 
+# Every registered method that reasons (ERL, PRL, the ablations, plug-ins).
+REASONING_METHODS = [m for m in methods.method_names() if methods.get_method(m).reasons]
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train ReaSASRec on ml-100k.")
-    parser.add_argument("--learning", default="erl", choices=["erl", "prl", "rpe", "naive"])
+    parser.add_argument("--learning", default="erl", choices=REASONING_METHODS)
     parser.add_argument("--reasoning-steps", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10)

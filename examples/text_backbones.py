@@ -26,15 +26,19 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import rearec_keras  # noqa: E402
+from rearec_keras import methods  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 from rearec_keras.text import item_text_features  # noqa: E402
 
 
+# Every registered method that reasons (ERL, PRL, the ablations, plug-ins).
+REASONING_METHODS = [m for m in methods.method_names() if methods.get_method(m).reasons]
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Train ReaUniSRec / ReaMoRec on ml-100k text.")
-    parser.add_argument("--backbone", default="unisrec", choices=["unisrec", "morec"])
-    parser.add_argument("--learning", default="prl", choices=["erl", "prl", "rpe", "naive"])
+    parser.add_argument("--backbone", default="unisrec", choices=rearec_keras.backbones.feature_backbones())
+    parser.add_argument("--learning", default="prl", choices=REASONING_METHODS)
     parser.add_argument("--reasoning-steps", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=10)

@@ -11,6 +11,11 @@ Submodules:
         remapping), splits (leave-one-out, temporal) and input pipelines.
     evaluation: full-ranking evaluation (NDCG/Recall/MRR@K) and a Keras
         callback that logs validation metrics each epoch.
+    methods: the learning methods (base, rpe, naive, erl, prl) as
+        registered plug-ins; `backbones`: the backbone registry.
+    reasoners: the reasoner contract and ReaRec's `RecurrentReasoning`.
+    training: the fit loop, strategy handling and callbacks (phases, early
+        stopping with resumable state).
     layers: reusable Keras parts (cached transformer, reasoning loop, ...).
     losses: ReaRec losses (multi-step CE, ERL diversity, PRL contrastive).
     models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`; text
@@ -27,8 +32,8 @@ import importlib
 from rearec_keras.version import __version__
 
 _SUBMODULES = (
-    "data", "datasets", "evaluation", "experiments", "layers", "losses", "models", "serving",
-    "text", "tuning",
+    "backbones", "data", "datasets", "evaluation", "experiments", "layers", "losses", "methods",
+    "models", "reasoners", "serving", "text", "training", "tuning",
 )
 
 # Public name -> module that defines it.

@@ -5,6 +5,7 @@ from rearec_keras.layers.masks import item_attention_mask
 from rearec_keras.layers.masks import reasoning_step_mask
 from rearec_keras.layers.negative_sampling import NegativeSampler
 from rearec_keras.layers.position_embedding import LeftPaddedPositionEmbedding
+from rearec_keras.layers.reasoner import Reasoner
 from rearec_keras.layers.reasoning_position_embedding import (
     ReasoningPositionEmbedding,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "MoEAdaptor",
     "NegativeSampler",
     "ParametricWhitening",
+    "Reasoner",
     "ReasoningPositionEmbedding",
     "RecurrentReasoning",
     "TransformerBlock",

@@ -12,6 +12,7 @@ from rearec_keras.layers.masks import reasoning_step_mask
 from rearec_keras.layers.reasoning_position_embedding import (
     ReasoningPositionEmbedding,
 )
+from rearec_keras.layers.reasoner import Reasoner
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 from rearec_keras.utils.validation import check_rate
@@ -41,7 +42,7 @@ def has_cache_interface(encoder):
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
-class RecurrentReasoning(keras.layers.Layer):
+class RecurrentReasoning(Reasoner):
     """Implicit multi-step reasoning (ReaRec) on top of a cached encoder.
 
     Step 0 runs the encoder over the `L` item slots and reads

@@ -27,7 +27,7 @@ from keras import ops  # noqa: E402
 
 SAVED = ("sasrec_base", "prl_noise", "bert4rec_erl")
 # case -> the auxiliary loss the sensitivity check leaves unscaled
-SENSITIVITY = {"erl_code": "_diversity", "prl_noise": "_rcl"}
+SENSITIVITY = {"erl_code": "diversity_loss", "prl_noise": "contrastive_loss"}
 
 
 def _row_independent_noise(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
@@ -56,10 +56,10 @@ def fit(strategy, case, init, x, y, unscaled=None):
     with distribute.distribution_scope(strategy):
         model = C.make_model(case)
         model.set_weights(init)
-        if unscaled is not None:  # e.g. "_diversity": that auxiliary loss, unscaled
-            if not hasattr(model, unscaled):
-                raise RuntimeError(f"the sensitivity check expects the model's {unscaled} loss")
-            setattr(model, unscaled, _Unscaled(getattr(model, unscaled)))
+        if unscaled is not None:  # e.g. "diversity_loss": that auxiliary loss, unscaled
+            if not hasattr(model.method, unscaled):
+                raise RuntimeError(f"the sensitivity check expects the method's {unscaled} loss")
+            setattr(model.method, unscaled, _Unscaled(getattr(model.method, unscaled)))
         model.compile(optimizer=keras.optimizers.SGD(C.LEARNING_RATE))
         history = model.fit(x, y, batch_size=C.GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
     return float(history.history["loss"][0]), model

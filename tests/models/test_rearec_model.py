@@ -107,9 +107,9 @@ def test_padding_rows_do_not_leak(cls):
 
 def test_prl_uses_the_progressive_temperatures():
     model = make(reasoning_steps=2, learning="prl")
-    np.testing.assert_allclose(model._prl_ce.temperatures, [1.75, 0.35, 0.07], rtol=1e-6)
+    np.testing.assert_allclose(model.method.prl_ce.temperatures, [1.75, 0.35, 0.07], rtol=1e-6)
     model = make(reasoning_steps=3, learning="prl", base_temperature=1.0, temperature_decay=2.0)
-    np.testing.assert_allclose(model._prl_ce.temperatures, [8, 4, 2, 1])
+    np.testing.assert_allclose(model.method.prl_ce.temperatures, [8, 4, 2, 1])
 
 
 def test_noise_is_off_in_eval_and_during_warmup():
@@ -199,7 +199,7 @@ def test_erl_loss_is_ce_minus_weighted_diversity():
     copy_shared_weights(model, no_kl)
     ce = float(no_kl.compute_loss(h, y, no_kl(h, training=True)))
     step_logits = model._logits(out["states"]) / model.base_temperature
-    div = float(model._diversity(y, step_logits))
+    div = float(model.method.diversity_loss(y, step_logits))
     assert div <= 0  # the loss object returns the negated diversity
     assert total == pytest.approx(ce + 0.5 * div, rel=1e-5)
 

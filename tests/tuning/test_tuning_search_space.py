@@ -61,7 +61,7 @@ def test_declare_gives_typed_values_and_starts_from_the_config():
 @pytest.mark.parametrize("spec, message", [
     ({"seed": [0, 1]}, "'seed' cannot be tuned"),
     ({"kl_weight": [0.1], "epochs": 3}, "'epochs' cannot be tuned"),
-    ({"base_temperature": [0.1, 1.0]}, r"'base_temperature' only affects learning=prl, but the study trains learning='erl'"),
+    ({"noise_std": [0.1, 1.0]}, r"'noise_std' only affects learning=prl, but the study trains learning='erl'"),
     ({"kl_weight": []}, "'kl_weight' has an empty list"),
     ({"kl_weight": [0.1, 0.1]}, "'kl_weight' repeats a value"),
     ({"kl_weight": [0.01, -0.5]}, r"'kl_weight' = -0.5 is invalid: .*kl_weight"),
