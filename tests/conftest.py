@@ -23,7 +23,7 @@ FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 # marked `core` here, run on TensorFlow, JAX and PyTorch by CI
 # (`KERAS_BACKEND=jax python -m pytest -m core`).
 CORE_PATHS = (
-    "layers", "losses", "models", "evaluation", "data/test_batches.py",
+    "layers", "losses", "methods", "models", "evaluation", "data/test_batches.py",
     "test_package.py", "test_backends.py",
 )
 
