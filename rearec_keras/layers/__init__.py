@@ -12,10 +12,10 @@ from rearec_keras.layers.reasoning_position_embedding import (
 from rearec_keras.layers.recurrent_reasoning import RecurrentReasoning
 from rearec_keras.layers.transformer_block import TransformerBlock
 from rearec_keras.layers.transformer_block import merge_cache
-from rearec_keras.layers.text_adaptors import FeatureProjection
-from rearec_keras.layers.text_adaptors import ItemFeatureTable
-from rearec_keras.layers.text_adaptors import MoEAdaptor
-from rearec_keras.layers.text_adaptors import ParametricWhitening
+from rearec_keras.layers.feature_projection import FeatureProjection
+from rearec_keras.layers.item_feature_table import ItemFeatureTable
+from rearec_keras.layers.moe_adaptor import MoEAdaptor
+from rearec_keras.layers.parametric_whitening import ParametricWhitening
 from rearec_keras.layers.transformer_encoder import TransformerEncoder
 
 __all__ = [

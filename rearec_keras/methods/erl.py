@@ -1,4 +1,4 @@
-"""`erl`: Ensemble Reasoning Learning (ReaRec §3.2.1).
+"""`erl`: Ensemble Reasoning Learning (ReaRec §3.2).
 
 A loss on every reasoning step plus a diversity term of weight λ between the
 per-step distributions; inference scores with the mean of the K+1 states.

@@ -1,4 +1,4 @@
-"""`prl`: Progressive Reasoning Learning (ReaRec §3.2.2).
+"""`prl`: Progressive Reasoning Learning (ReaRec §3.3).
 
 Per-step temperatures τ·α^(K−k), and a contrastive loss between the clean
 reasoning states and a noisy twin's (noise γ, after a warm-up of

@@ -8,11 +8,11 @@ from rearec_keras.models.rearec_model import ReaRecModel
 from rearec_keras.models.recommender import SequentialRecommender
 from rearec_keras.training.callbacks import PhaseSchedule
 from rearec_keras.training.callbacks import ReasoningNoiseSchedule
-from rearec_keras.models.text_models import MoRec
-from rearec_keras.models.text_models import ReaMoRec
-from rearec_keras.models.text_models import ReaTextRecModel
-from rearec_keras.models.text_models import ReaUniSRec
-from rearec_keras.models.text_models import UniSRec
+from rearec_keras.models.rea_morec import MoRec
+from rearec_keras.models.rea_morec import ReaMoRec
+from rearec_keras.models.rea_text_model import ReaTextRecModel
+from rearec_keras.models.rea_unisrec import ReaUniSRec
+from rearec_keras.models.rea_unisrec import UniSRec
 
 __all__ = [
     "BERT4Rec",

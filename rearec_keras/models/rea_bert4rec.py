@@ -12,7 +12,7 @@ class ReaBERT4Rec(ReaRecModel):
 
     Items attend to each other bidirectionally (padding masked); each
     reasoning slot attends to every item and to earlier reasoning slots;
-    items never see reasoning slots. As in the ReaRec paper (spec §10, our
+    items never see reasoning slots. As in the ReaRec paper (our
     choice where it is silent) there is no cloze objective: `r_0` is the
     output at the newest item and the loss is next-item cross-entropy (the
     target is never in the input, so nothing leaks).
