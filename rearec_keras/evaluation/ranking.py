@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
-SUPPORTED_METRICS = ("ndcg", "recall", "mrr")
+from rearec_keras.utils.choices import METRICS as SUPPORTED_METRICS  # noqa: E402
 
 
 def _as_float_scores(scores):

@@ -19,6 +19,9 @@ from typing import Any
 from rearec_keras import backbones
 from rearec_keras import methods
 from rearec_keras.distribute import STRATEGIES
+from rearec_keras.utils.choices import METRICS
+from rearec_keras.utils.choices import NEGATIVES
+from rearec_keras.utils.choices import PRECISIONS
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
@@ -28,15 +31,14 @@ SPLITS = ("leave_one_out", "temporal", "predefined")
 # `text_features` value computing the features with the package's encoder
 # (any other value is the path of a `.npy` matrix).
 TEXT_ENCODER_FEATURES = ("minilm",)
-METRICS = ("ndcg", "recall", "mrr")
 # Settings restricted to a fixed set of values (validated here, offered as
 # `choices` by the command line). `backbone` and `learning` come from their
 # registries and the methods' own settings from the methods (`choices_of`).
 CHOICES = {
     "dataset": DATASETS,
     "split": SPLITS,
-    "negatives": ("full", "in_batch", "uniform", "popularity"),
-    "precision": ("float32", "mixed_bfloat16"),
+    "negatives": NEGATIVES,
+    "precision": PRECISIONS,
     "strategy": STRATEGIES,
 }
 # Settings that say how a run executes, not what it computes: a run

@@ -11,7 +11,7 @@ from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_int
 
 # `"full"`: every item is a competitor (exact softmax, no sampler needed).
-NEGATIVES = ("full", "in_batch", "uniform", "popularity")
+from rearec_keras.utils.choices import NEGATIVES  # noqa: E402,F401
 
 
 def _check_frequencies(item_frequencies, num_items):

@@ -17,7 +17,7 @@ from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 from rearec_keras.utils.validation import check_rate
 
-TWIN_INPUT_MODES = ("clean", "noisy")
+from rearec_keras.utils.choices import TWIN_INPUT_MODES  # noqa: E402
 
 
 def _accepts(layer, argument):

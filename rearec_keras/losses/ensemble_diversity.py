@@ -10,7 +10,7 @@ from rearec_keras.losses._utils import check_step_logits
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 
-DIVERGENCES = ("kl", "js")
+from rearec_keras.utils.choices import DIVERGENCES  # noqa: E402
 _LOG2 = math.log(2.0)
 
 

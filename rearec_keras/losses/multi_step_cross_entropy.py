@@ -9,7 +9,7 @@ from rearec_keras.utils.padding import mask_padding_column
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 
-VARIANTS = ("paper", "code")
+from rearec_keras.utils.choices import LOSS_VARIANTS as VARIANTS  # noqa: E402
 
 
 def _to_float_list(values, argument):

@@ -9,6 +9,7 @@ from rearec_keras.methods.common import REASONING_STEPS_GRID
 from rearec_keras.methods.method import Method
 from rearec_keras.methods.registry import register_method
 from rearec_keras.methods.setting import Setting
+from rearec_keras.utils.choices import DIVERGENCES
 
 
 @register_method
@@ -27,7 +28,7 @@ class ERLMethod(Method):
         Setting("kl_weight", 0.05, "weight of the diversity term between the steps",
                 symbol="λ", minimum=0.0),
         Setting("diversity", "kl", "divergence between the steps' distributions",
-                choices=("kl", "js")),
+                choices=DIVERGENCES),
         LOSS_VARIANT,
     )
     # ReaRec §5.1: λ in {0.001, ..., 0.1}, K in {1, 2, 3}.

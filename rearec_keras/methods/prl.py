@@ -12,6 +12,7 @@ from rearec_keras.methods.method import Method
 from rearec_keras.methods.method import Phase
 from rearec_keras.methods.registry import register_method
 from rearec_keras.methods.setting import Setting
+from rearec_keras.utils.choices import TWIN_INPUT_MODES
 
 
 @register_method
@@ -35,7 +36,7 @@ class PRLMethod(Method):
         Setting("noise_warmup_epochs", 2, "epochs before the noisy twin and the contrastive "
                 "loss start", minimum=0),
         Setting("twin_inputs", "clean", "the twin's next input: the clean state + P^R + noise "
-                "(released code) or the twin's own state", choices=("clean", "noisy")),
+                "(released code) or the twin's own state", choices=TWIN_INPUT_MODES),
         Setting("contrastive_weight", 1.0, "weight of the reasoning contrastive loss",
                 minimum=0.0),
         LOSS_VARIANT,

@@ -46,7 +46,6 @@ from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 from rearec_keras.utils.validation import check_rate
 
-ATTENTION_MODES = ("causal", "bidirectional")
 
 
 def _accepts(layer, argument):

@@ -1,0 +1,18 @@
+"""The fixed value sets of settings, defined once (no Keras import).
+
+Layers, losses, the learning methods' `Setting`s and `RunConfig` all read
+them from here.
+"""
+
+# Sampled-softmax candidates (`NegativeSampler`, `negatives=`).
+NEGATIVES = ("full", "in_batch", "uniform", "popularity")
+# ReaRec loss variants (`MultiStepCrossEntropy(variant=)`, `loss_variant=`).
+LOSS_VARIANTS = ("paper", "code")
+# ERL's divergence between the steps (`EnsembleDiversityLoss`, `diversity=`).
+DIVERGENCES = ("kl", "js")
+# PRL twin's next input (`RecurrentReasoning(twin_inputs=)`).
+TWIN_INPUT_MODES = ("clean", "noisy")
+# Ranking metrics (`ranking_metrics`, `monitor=`).
+METRICS = ("ndcg", "recall", "mrr")
+# Model dtype policies a run may ask for (`precision=`).
+PRECISIONS = ("float32", "mixed_bfloat16")
