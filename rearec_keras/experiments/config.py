@@ -405,7 +405,9 @@ def setting_default(name):
 def setting_doc(name) -> str | None:
     """The one-line description of a method setting (None for the others)."""
     setting = methods.all_settings().get(name)
-    return None if setting is None else setting.describe()
+    if setting is None:
+        return None
+    return f"[{'/'.join(methods.methods_using(name))}] {setting.describe()}"
 
 
 def scalar_type(name):

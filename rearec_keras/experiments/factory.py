@@ -7,7 +7,7 @@ from rearec_keras.experiments.config import MODEL_KEYS
 from rearec_keras.experiments.config import TEXT_ENCODER_FEATURES
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
-from rearec_keras.experiments.prepare import _log
+from rearec_keras.experiments.prepare import log_progress
 
 
 def item_features_for(config: RunConfig, split, verbose=0):
@@ -33,7 +33,7 @@ def item_features_for(config: RunConfig, split, verbose=0):
     if config.text_features in TEXT_ENCODER_FEATURES:
         from rearec_keras.text import item_text_features
 
-        _log(verbose, f"item text features ({config.text_features}"
+        log_progress(verbose, f"item text features ({config.text_features}"
                       + (f", PCA to {config.pca_dim}" if config.pca_dim else "") + ")")
         try:
             features = item_text_features(split, pca_dim=config.pca_dim,
@@ -51,7 +51,7 @@ def item_features_for(config: RunConfig, split, verbose=0):
         path = Path(config.text_features).expanduser()
         if not path.is_file():
             raise ConfigError(f"text_features file not found: {config.text_features}")
-        _log(verbose, f"item features from {path}")
+        log_progress(verbose, f"item features from {path}")
         try:
             features = np.load(path, allow_pickle=False)
         except Exception as e:  # not a .npy file, or an object array

@@ -4,7 +4,7 @@ from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 
 
-def _log(verbose, message):
+def log_progress(verbose, message):
     # Progress goes to stdout: stderr is kept for errors (one line each).
     if verbose:
         print(message, flush=True)
@@ -16,7 +16,7 @@ def load_dataset(config: RunConfig, verbose=0):
     from rearec_keras import datasets
 
     options = dict(config.dataset_options)
-    _log(verbose, f"loading {config.dataset}" + (f" from {config.data_path}" if config.data_path else ""))
+    log_progress(verbose, f"loading {config.dataset}" + (f" from {config.data_path}" if config.data_path else ""))
     if config.dataset in ("ml-100k", "ml-1m"):
         dataset = datasets.load_movielens(config.dataset, config.data_path, **options)
     elif config.dataset == "recbole":
@@ -51,10 +51,10 @@ def make_split(config: RunConfig, dataset):
 def prepare_data(config: RunConfig, verbose=0):
     """`(dataset, split)` for a config, with progress lines on stderr."""
     dataset = load_dataset(config, verbose)
-    _log(verbose, f"  {dataset.num_interactions:,} interactions, {dataset.num_users:,} users, "
+    log_progress(verbose, f"  {dataset.num_interactions:,} interactions, {dataset.num_users:,} users, "
                   f"{dataset.num_items:,} items")
     split = make_split(config, dataset)
-    _log(verbose, f"  {split}")
+    log_progress(verbose, f"  {split}")
     return dataset, split
 
 

@@ -31,7 +31,7 @@ from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.factory import build_model  # noqa: F401
 from rearec_keras.experiments.factory import compiled_model
 from rearec_keras.experiments.factory import item_features_for
-from rearec_keras.experiments.prepare import _log
+from rearec_keras.experiments.prepare import log_progress
 from rearec_keras.experiments.prepare import data_statistics
 from rearec_keras.experiments.prepare import load_dataset  # noqa: F401
 from rearec_keras.experiments.prepare import make_split  # noqa: F401
@@ -79,11 +79,11 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     resumed = check_run_dir(config, run_dir)
     metrics_path = run_dir / "metrics.json"
     if resumed and metrics_path.exists():
-        _log(verbose, f"run {run_dir} is already finished; reading its metrics")
+        log_progress(verbose, f"run {run_dir} is already finished; reading its metrics")
         return json.loads(metrics_path.read_text())
     if strategy is not None:
         role = distribute.worker_role(strategy)
-        _log(verbose, f"strategy {config.strategy}: {distribute.num_replicas(strategy)} replicas, "
+        log_progress(verbose, f"strategy {config.strategy}: {distribute.num_replicas(strategy)} replicas, "
                       f"global batch {config.batch_size}"
                       + (f"; this process is {role[0]} {role[1]}" if role else ""))
     keras.utils.set_random_seed(config.seed)
@@ -105,7 +105,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     start = time.perf_counter()
     if not tracker.state["finished"]:
         if tracker.state["epochs_done"]:
-            _log(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
+            log_progress(verbose, f"resuming {run_dir} after epoch {tracker.state['epochs_done']}")
         model = compiled_model(config, split.num_items, split.train_item_counts(), item_features,
                                setup=setup)
         from rearec_keras.utils.optional import has_tensorflow
@@ -129,7 +129,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         raise RunError(
             f"no epoch of {run_dir} reached a finite {monitor}; nothing to evaluate"
         )
-    _log(verbose, f"evaluating the best model (epoch {tracker.state['best_epoch']})")
+    log_progress(verbose, f"evaluating the best model (epoch {tracker.state['best_epoch']})")
     best = keras.saving.load_model(best_path)
     metrics = {
         "model": config.describe(),

@@ -37,7 +37,7 @@ from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import config_check
 from rearec_keras.experiments.runner import RunError
-from rearec_keras.experiments.runner import _log
+from rearec_keras.experiments.prepare import log_progress
 from rearec_keras.experiments.runner import settings_diff
 from rearec_keras.tuning.search_space import SearchSpace
 from rearec_keras.tuning.search_space import SearchSpaceError
@@ -313,12 +313,12 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
                        hyperband_factor=hyperband_factor)
     if role != "worker":
         (out_dir / "study.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    _log(verbose, f"tuning {config.describe()} on {config.dataset}: {algorithm} search over "
+    log_progress(verbose, f"tuning {config.describe()} on {config.dataset}: {algorithm} search over "
                   f"{', '.join(space.names)}; objective {hypermodel.objective.name} (max); "
                   f"study directory {out_dir}")
     tuner.search(split.train, validation_data=split.valid, verbose=2 if verbose else 0)
     if role == "worker":
-        _log(verbose, f"worker {tuner.tuner_id}: no trials left")
+        log_progress(verbose, f"worker {tuner.tuner_id}: no trials left")
         return None
     return write_reports(tuner, hypermodel, split, out_dir, baseline=baseline, verbose=verbose,
                          dataset=dataset)
@@ -420,7 +420,7 @@ def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset, best_tr
                                                      config.eval_batch_size)["final"]
                            for part in ("valid", "test")}
                 return metrics, f"trial {trial.trial_id}"
-    _log(verbose, "training the base config with the same budget (baseline)")
+    log_progress(verbose, "training the base config with the same budget (baseline)")
     run = runner.train_run(config, out_dir / "defaults", verbose=verbose and 2, split=split,
                            dataset=dataset, item_features=hypermodel.item_features)
     return {part: run[part]["final"] for part in ("valid", "test")}, "defaults/"

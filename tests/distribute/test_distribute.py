@@ -16,6 +16,7 @@ from rearec_keras import distribute
 from rearec_keras.experiments import RunConfig
 from rearec_keras.experiments import runner
 from rearec_keras.experiments.config import ConfigError
+from rearec_keras.training import setup_for
 
 BACKEND = keras.backend.backend()
 tf_only = pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow strategies")
@@ -147,9 +148,9 @@ def test_strategy_is_a_validated_run_setting():
 def test_a_run_resumes_under_another_strategy(tmp_path):
     config = RunConfig(dataset="table", data_path="x.csv")
     config.save(tmp_path / "config.json")
-    assert runner._check_run_dir(config.replace(strategy="mirrored"), tmp_path) is True
+    assert runner.check_run_dir(config.replace(strategy="mirrored"), tmp_path) is True
     with pytest.raises(runner.RunError, match="differs in seed"):
-        runner._check_run_dir(config.replace(seed=1), tmp_path)
+        runner.check_run_dir(config.replace(seed=1), tmp_path)
 
 
 def test_settings_diff_ignores_inside_nested_settings():
@@ -173,11 +174,11 @@ def test_training_batches_are_global_and_whole_under_replicas(monkeypatch):
     config = RunConfig(dataset="table", data_path="x.csv", batch_size=4)
     sizes = lambda ds: [len(np.asarray(y)) for _, y in ds]  # noqa: E731
     # One device: the last partial batch stays.
-    assert sizes(runner.training_dataset(config, _part(10))) == [4, 4, 2]
+    assert sizes(setup_for(config).training_dataset(_part(10))) == [4, 4, 2]
     # 2 replicas: whole global batches only.
-    monkeypatch.setattr(runner, "run_strategy", lambda config: _replicas(2))
-    assert sizes(runner.training_dataset(config, _part(10))) == [4, 4]
+    monkeypatch.setattr(distribute, "make_strategy", lambda name: _replicas(2))
+    assert sizes(setup_for(config).training_dataset(_part(10))) == [4, 4]
     with pytest.raises(ConfigError, match="batch_size=5 is the global batch"):
-        runner.training_dataset(config.replace(batch_size=5), _part(10))
+        setup_for(config.replace(batch_size=5)).training_dataset(_part(10))
     with pytest.raises(ConfigError, match="has 3 examples, fewer than one global batch"):
-        runner.training_dataset(config, _part(3))
+        setup_for(config).training_dataset(_part(3))

@@ -105,12 +105,17 @@ def test_id_backbones_ignore_the_text_settings(tiny_config):
 
 def test_cli_flags_of_the_text_settings():
     from rearec_keras.cli import build_parser
-    from rearec_keras.experiments.config import TEXT_SETTINGS
+    from rearec_keras.experiments.config import text_settings
+
+    TEXT_SETTINGS = text_settings()  # from the backbone registry
 
     parser = build_parser()
     args = parser.parse_args(["train", "--backbone", "morec", "--text-features", "f.npy",
                               "--pca-dim", "16", "--id-fusion", "--num-experts", "4",
                               "--adaptor-dropout", "0.1", "--projection-hidden-dim", "none"])
+    assert sorted(TEXT_SETTINGS) == sorted(["text_features", "pca_dim", "id_fusion",
+                                            "num_experts", "adaptor_dropout",
+                                            "projection_hidden_dim"])
     assert {k: getattr(args, k) for k in TEXT_SETTINGS} == {
         "text_features": "f.npy", "pca_dim": 16, "id_fusion": True, "num_experts": 4,
         "adaptor_dropout": 0.1, "projection_hidden_dim": None}
