@@ -171,6 +171,7 @@ class Method:
             if self.pooling == "mean":
                 return ops.mean(states, axis=1)
             return states[:, -1]
+        states = ops.convert_to_tensor(states)
         mask = ops.cast(step_mask, states.dtype)
         if self.pooling == "mean":
             weights = mask / ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)

@@ -333,3 +333,20 @@ def test_prl_warmup_is_a_phase_and_phases_are_checked():
     with pytest.raises(ValueError, match=r"has no phase 'spt' \(its phases: \['warmup', 'noise'\]"):
         model.set_phase("spt")
     assert [p.name for p in _model(learning="prl", noise_std=0.0).phases] == ["train"]
+
+
+def test_a_resumed_fit_starts_in_the_phase_of_its_epoch():
+    keras.utils.set_random_seed(0)
+    model = _model(learning="prl", noise_std=0.1, noise_warmup_epochs=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model.phase.name)
+
+    x, y = _data(16)
+    # What BackupAndRestore does on resume: fit continues at the saved epoch.
+    model.fit(x, y, batch_size=16, epochs=3, initial_epoch=2, verbose=0, callbacks=[Record()])
+    assert seen == ["noise"]
+    assert model.get_config()["phase"] == "noise"
