@@ -20,7 +20,8 @@ from rearec_keras import backbones
 from rearec_keras import methods
 from rearec_keras.distribute import STRATEGIES
 from rearec_keras.utils.choices import METRICS
-from rearec_keras.utils.choices import NEGATIVES
+from rearec_keras.model_settings import MODEL_SETTINGS
+from rearec_keras.model_settings import default as model_default
 from rearec_keras.utils.choices import PRECISIONS
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
@@ -37,7 +38,6 @@ TEXT_ENCODER_FEATURES = ("minilm",)
 CHOICES = {
     "dataset": DATASETS,
     "split": SPLITS,
-    "negatives": NEGATIVES,
     "precision": PRECISIONS,
     "strategy": STRATEGIES,
 }
@@ -46,10 +46,7 @@ CHOICES = {
 EXECUTION_KEYS = ("strategy",)
 # Settings passed unchanged to every model constructor (same names); the
 # learning method's own settings and the backbone's are added to them.
-MODEL_KEYS = (
-    "max_length", "hidden_dim", "num_layers", "num_heads", "intermediate_dim", "dropout",
-    "attention_dropout", "input_dropout", "base_temperature", "negatives", "num_negatives",
-)
+MODEL_KEYS = tuple(k for k in MODEL_SETTINGS if k != "reasoning_steps")
 # Settings of the item-feature (text) backbones beyond their constructors'.
 FEATURE_SETTINGS = ("text_features", "pca_dim")
 
@@ -62,7 +59,7 @@ def choices_of(name):
         return methods.method_names()
     if name in CHOICES:
         return CHOICES[name]
-    setting = methods.all_settings().get(name)
+    setting = MODEL_SETTINGS.get(name) or methods.all_settings().get(name)
     return None if setting is None else setting.choices
 
 
@@ -164,24 +161,24 @@ class RunConfig:
     data_path: str | None = None
     dataset_options: dict = dataclasses.field(default_factory=dict)
     split: str = "leave_one_out"
-    max_length: int = 50
+    max_length: int = model_default("max_length")
     rating_threshold: float | None = None
     k_core: int | None = None
     temporal_fractions: tuple = (0.8, 0.9)
     # model
     backbone: str = "sasrec"
     learning: str = "prl"
-    reasoning_steps: int = 2
-    hidden_dim: int = 64
-    num_layers: int = 2
-    num_heads: int = 2
-    intermediate_dim: int = 300
-    dropout: float = 0.5
-    attention_dropout: float = 0.5
-    input_dropout: float = 0.2
-    base_temperature: float = 0.07
-    negatives: str = "full"
-    num_negatives: int = 1024
+    reasoning_steps: int = model_default("reasoning_steps")
+    hidden_dim: int = model_default("hidden_dim")
+    num_layers: int = model_default("num_layers")
+    num_heads: int = model_default("num_heads")
+    intermediate_dim: int = model_default("intermediate_dim")
+    dropout: float = model_default("dropout")
+    attention_dropout: float = model_default("attention_dropout")
+    input_dropout: float = model_default("input_dropout")
+    base_temperature: float = model_default("base_temperature")
+    negatives: str = model_default("negatives")
+    num_negatives: int = model_default("num_negatives")
     precision: str = "float32"
     # text backbones (unisrec, morec)
     text_features: str = "minilm"
@@ -268,11 +265,11 @@ class RunConfig:
             raise ConfigError(f"dataset_options must be a mapping, got {self.dataset_options!r}")
         if self.split == "predefined" and self.dataset != "amazon":
             raise ConfigError("split='predefined' needs a dataset with its own split (amazon)")
+        for key, setting in MODEL_SETTINGS.items():  # the models' own checks
+            setattr(self, key, config_check(setting.check, getattr(self, key)))
         for key, low in (
-            ("max_length", 1), ("reasoning_steps", 0), ("hidden_dim", 1), ("num_layers", 1),
-            ("num_heads", 1), ("intermediate_dim", 1),
             ("seed", 0), ("epochs", 1), ("batch_size", 1), ("patience", 1),
-            ("eval_batch_size", 1), ("num_negatives", 1),
+            ("eval_batch_size", 1),
         ):
             _int(key, getattr(self, key), low)
         if self.k_core is not None:
@@ -282,9 +279,6 @@ class RunConfig:
             raise ConfigError(
                 f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads})"
             )
-        for key in ("dropout", "attention_dropout", "input_dropout"):
-            _float(key, getattr(self, key), 0.0, 1.0, high_open=True)
-        _float("base_temperature", self.base_temperature, 0.0, low_open=True)
         _float("learning_rate", self.learning_rate, 0.0, low_open=True)
         if self.rating_threshold is not None:
             _float("rating_threshold", self.rating_threshold)
@@ -403,7 +397,10 @@ def setting_default(name):
 
 
 def setting_doc(name) -> str | None:
-    """The one-line description of a method setting (None for the others)."""
+    """The one-line description of a model or method setting (None for the
+    others)."""
+    if name in MODEL_SETTINGS:
+        return MODEL_SETTINGS[name].describe()
     setting = methods.all_settings().get(name)
     if setting is None:
         return None

@@ -35,16 +35,14 @@ from rearec_keras.layers import LeftPaddedPositionEmbedding
 from rearec_keras.layers import NegativeSampler
 from rearec_keras.layers import RecurrentReasoning
 from rearec_keras.layers import TransformerEncoder
-from rearec_keras.layers.negative_sampling import NEGATIVES
 from rearec_keras.losses import MultiStepCrossEntropy
 from rearec_keras.models.recommender import POOLINGS  # noqa: F401  (re-exported)
 from rearec_keras.models.recommender import SequentialRecommender
+from rearec_keras.model_settings import check_model_settings
+from rearec_keras.model_settings import default
 from rearec_keras.utils.padding import mask_padding_column
 from rearec_keras.utils.saving import portable_compile_config
-from rearec_keras.utils.validation import check_choice
-from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
-from rearec_keras.utils.validation import check_rate
 
 
 
@@ -139,21 +137,21 @@ class ReaRecModel(SequentialRecommender):
     def __init__(
         self,
         num_items: int,
-        max_length: int = 50,
-        hidden_dim: int = 64,
-        num_layers: int = 2,
-        num_heads: int = 2,
-        intermediate_dim: int = 300,
-        dropout: float = 0.5,
-        attention_dropout: float = 0.5,
-        input_dropout: float = 0.2,
+        max_length: int = default("max_length"),
+        hidden_dim: int = default("hidden_dim"),
+        num_layers: int = default("num_layers"),
+        num_heads: int = default("num_heads"),
+        intermediate_dim: int = default("intermediate_dim"),
+        dropout: float = default("dropout"),
+        attention_dropout: float = default("attention_dropout"),
+        input_dropout: float = default("input_dropout"),
         input_layer_norm: bool = True,
         layer_norm_epsilon: float = 1e-12,
-        reasoning_steps: int = 2,
+        reasoning_steps: int = default("reasoning_steps"),
         learning: str = "prl",
-        base_temperature: float = 0.07,
-        negatives: str = "full",
-        num_negatives: int = 1024,
+        base_temperature: float = default("base_temperature"),
+        negatives: str = default("negatives"),
+        num_negatives: int = default("num_negatives"),
         logq_correction: bool = True,
         item_frequencies=None,
         encoder=None,
@@ -173,20 +171,13 @@ class ReaRecModel(SequentialRecommender):
                     known[name].check(value)
         super().__init__(**kwargs)
         check_int("num_items", num_items, 1)
-        check_int("max_length", max_length, 1)
-        check_int("hidden_dim", hidden_dim, 1)
-        check_int("num_layers", num_layers, 1)
-        check_int("num_heads", num_heads, 1)
-        check_int("intermediate_dim", intermediate_dim, 1)
-        check_rate("dropout", dropout)
-        check_rate("attention_dropout", attention_dropout)
-        check_rate("input_dropout", input_dropout)
-        check_int("reasoning_steps", reasoning_steps, 0)
-        check_float("base_temperature", base_temperature, 0.0, exclusive_minimum=True)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads})."
-            )
+        check_model_settings(
+            max_length=max_length, hidden_dim=hidden_dim, num_layers=num_layers,
+            num_heads=num_heads, intermediate_dim=intermediate_dim, dropout=dropout,
+            attention_dropout=attention_dropout, input_dropout=input_dropout,
+            reasoning_steps=reasoning_steps, base_temperature=base_temperature,
+            negatives=negatives, num_negatives=num_negatives,
+        )
         if not method_cls.reasons and reasoning_steps != 0:
             raise ValueError(
                 f"learning={learning!r} trains the backbone without reasoning; "
@@ -214,9 +205,8 @@ class ReaRecModel(SequentialRecommender):
         # The method's settings read as model attributes too (`model.kl_weight`).
         for name, value in self.method.get_config().items():
             setattr(self, name, value)
-        check_choice("negatives", negatives, NEGATIVES)
         self.negatives = negatives
-        self.num_negatives = check_int("num_negatives", num_negatives, 1)
+        self.num_negatives = int(num_negatives)
         self.logq_correction = bool(logq_correction)
         # Sampled softmax (large catalogs); the sampler checks the rest.
         self.negative_sampler = None

@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 
 from rearec_keras import methods
+from rearec_keras.model_settings import MODEL_SETTINGS
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import scalar_type
@@ -26,10 +27,9 @@ from rearec_keras.experiments.config import scalar_type
 # Settings a search may vary: the model and optimiser (plus every
 # registered method's own settings, `tunable_settings()`). Data, split,
 # evaluation and run bookkeeping (seed, epochs, patience) stay fixed.
-MODEL_TUNABLE = (
-    "reasoning_steps", "hidden_dim", "num_layers", "num_heads", "intermediate_dim",
-    "dropout", "attention_dropout", "input_dropout", "base_temperature", "learning_rate",
-)
+MODEL_TUNABLE = tuple(
+    name for name in MODEL_SETTINGS if name not in ("max_length", "negatives", "num_negatives")
+) + ("learning_rate",)
 SAMPLINGS = ("linear", "log")
 
 
