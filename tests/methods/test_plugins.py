@@ -350,3 +350,50 @@ def test_a_resumed_fit_starts_in_the_phase_of_its_epoch():
     model.fit(x, y, batch_size=16, epochs=3, initial_epoch=2, verbose=0, callbacks=[Record()])
     assert seen == ["noise"]
     assert model.get_config()["phase"] == "noise"
+
+
+@pytest.mark.tf_only(reason="a phase's train_step gets the backend's own arguments")
+def test_a_phase_can_bring_its_own_train_step():
+    calls = []
+
+    def frozen_step(model, data):
+        calls.append(len(data))  # traced once per train function
+        return {"frozen": ops.convert_to_tensor(1.0)}
+
+    class Frozen(Method):
+        name = "frozen"
+
+        def phases(self, model):
+            return (Phase("train"), Phase("frozen", train_step=frozen_step))
+
+    methods.register_method(Frozen)
+    try:
+        model = _model(learning="frozen", phase="frozen")
+        model.compile(optimizer="adam")
+        before = [np.array(w) for w in model.get_weights()]
+        x, y = _data(16)
+        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+        # The schedule puts epoch 0 in the first phase ("train"): it trains.
+        assert "loss" in history.history and not calls
+        trained = [np.array(w) for w in model.get_weights()]
+        assert any(not np.array_equal(a, b) for a, b in zip(before, trained))
+        model.set_phase("frozen")
+        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+                            callbacks=[methods_schedule_off()])
+        assert history.history["frozen"] == [1.0] and calls
+        # The phase's own step ran instead of Keras': no update.
+        for a, b in zip(trained, model.get_weights()):
+            np.testing.assert_array_equal(a, np.array(b))
+    finally:
+        methods.unregister_method("frozen")
+
+
+def methods_schedule_off():
+    """A PhaseSchedule that keeps the phase set by hand."""
+    from rearec_keras.training import PhaseSchedule
+
+    class Keep(PhaseSchedule):
+        def on_epoch_begin(self, epoch, logs=None):
+            pass
+
+    return Keep()
