@@ -177,6 +177,8 @@ def test_items_with_the_same_text_get_the_same_score():
     (UniSRec, None), (MoRec, None),
 ])
 def test_training_lowers_the_loss_trains_the_adaptor_and_keeps_features(cls, learning, tmp_path):
+    # A fixed seed: the outcome must not depend on which tests ran before.
+    keras.utils.set_random_seed(0)
     kwargs = {"learning": learning, "reasoning_steps": 2} if learning else {}
     model = make(cls, noise_warmup_epochs=0, noise_std=0.01, **kwargs)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
