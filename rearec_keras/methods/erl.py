@@ -48,11 +48,9 @@ class ERLMethod(Method):
             self.diversity_loss = EnsembleDiversityLoss(divergence=self.diversity,
                                                         name="diversity")
 
-    def loss(self, model, x, y, outputs, sample_weight=None):
+    def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
         from keras import ops
 
-        if model.reasoning_steps == 0:
-            return self.last_step_loss(model, y, outputs, sample_weight)
         states = outputs["states"]
         tau = model.base_temperature
         logits = model.training_logits(y, outputs.get("item_table"))

@@ -136,7 +136,9 @@ class Method:
         return {}
 
     def loss(self, model, x, y, outputs, sample_weight=None):
-        """The training loss of a batch.
+        """The training loss of a batch: the base model's loss at K = 0 (so
+        every method is the base model there), else `reasoning_loss`.
+        Override `reasoning_loss`; override `loss` only to change K = 0 too.
 
         Args:
             model: the `ReaRecModel` (its `training_logits(y, table)` gives
@@ -147,6 +149,12 @@ class Method:
                 `[B, K+1, d]` and what `forward_options` asked for.
             sample_weight: optional per-row weights.
         """
+        if model.reasoning_steps == 0:
+            return self.last_step_loss(model, y, outputs, sample_weight)
+        return self.reasoning_loss(model, x, y, outputs, sample_weight)
+
+    def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
+        """The loss with K > 0 steps (default: CE of the last state)."""
         return self.last_step_loss(model, y, outputs, sample_weight)
 
     def last_step_loss(self, model, y, outputs, sample_weight=None):

@@ -84,10 +84,8 @@ class PRLMethod(Method):
         noisy = bool(phase.options.get("noise")) and self.uses_noise(model)
         return {"noise_std": self.noise_std if noisy else 0.0, "twin_inputs": self.twin_inputs}
 
-    def loss(self, model, x, y, outputs, sample_weight=None):
+    def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
         K = model.reasoning_steps
-        if K == 0:
-            return self.last_step_loss(model, y, outputs, sample_weight)
         states = outputs["states"]
         logits = model.training_logits(y, outputs.get("item_table"))
         # Each step's logQ correction (sampled softmax) uses its temperature.

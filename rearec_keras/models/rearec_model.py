@@ -24,7 +24,6 @@ Reasoning Power for Sequential Recommendation", arXiv:2503.22675.
 from __future__ import annotations
 
 import contextlib
-import inspect
 
 import keras
 import numpy as np
@@ -35,8 +34,8 @@ from rearec_keras.layers import LeftPaddedPositionEmbedding
 from rearec_keras.layers import NegativeSampler
 from rearec_keras.layers import RecurrentReasoning
 from rearec_keras.layers import TransformerEncoder
+from rearec_keras.layers.recurrent_reasoning import _accepts
 from rearec_keras.losses import MultiStepCrossEntropy
-from rearec_keras.models.recommender import POOLINGS  # noqa: F401  (re-exported)
 from rearec_keras.models.recommender import SequentialRecommender
 from rearec_keras.model_settings import check_model_settings
 from rearec_keras.model_settings import default
@@ -44,13 +43,6 @@ from rearec_keras.utils.padding import mask_padding_column
 from rearec_keras.utils.saving import portable_compile_config
 from rearec_keras.utils.validation import check_int
 
-
-
-def _accepts(layer, argument):
-    try:
-        return argument in inspect.signature(layer.call).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
