@@ -194,6 +194,8 @@ def _data_for(config_or_none, args, model):
             )
     _, split = runner.prepare_data(config, verbose=0)
     runner.check_catalog(model, split)
+    if config_or_none is not None:  # a run directory: same data as in training
+        runner.check_data(Path(args.run), split)
     return config, split
 
 
@@ -278,11 +280,21 @@ def cmd_recommend(args):
     print("| rank | item | score |" + (" title |" if titles is not None else ""))
     print("|---|---|---|" + ("---|" if titles is not None else ""))
     for r, (i, s) in enumerate(zip(ids[0], scores[0]), start=1):
-        row = f"| {r} | {split.item_vocab[int(i)]} | {s:.3f} |"
+        row = f"| {r} | {table_cell(split.item_vocab[int(i)])} | {s:.3f} |"
         if titles is not None:
-            row += f" {titles.get(int(i), '')} |"
+            row += f" {table_cell(titles.get(int(i), ''))} |"
         print(row)
     return 0
+
+
+def table_cell(value, width=80) -> str:
+    """`value` as one markdown table cell: whitespace runs (newlines
+    included) become one space, `|` is escaped, and text longer than
+    `width` characters is cut with an ellipsis."""
+    text = " ".join(str("" if value is None else value).split())
+    if len(text) > width:
+        text = text[: width - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
 
 
 def cmd_compare(args):
@@ -290,6 +302,10 @@ def cmd_compare(args):
 
     base = _config_from_args(args)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    repeated = sorted({m for m in methods if methods.count(m) > 1})
+    if repeated:
+        raise UsageError(f"rearec-keras compare: --methods names {', '.join(repeated)} more "
+                         "than once; each method is trained once per seed")
     out_dir = Path(args.out) if args.out else Path("runs") / f"compare-{base.dataset}-{base.backbone}"
     table = compare(base, methods, args.seeds, out_dir, verbose=0 if args.quiet else 1)
     print(table)
@@ -488,21 +504,33 @@ def main(argv=None):
         return 130
     except Exception as e:  # known input errors -> one line, exit 2
         if _is_input_error(e):
-            message = " ".join(str(e).split())
-            print(f"rearec-keras: error: {message}", file=sys.stderr)
+            print(f"rearec-keras: error: {_error_message(e)}", file=sys.stderr)
             return EXIT_USAGE
         raise
 
 
 def _is_input_error(e):
+    from rearec_keras.datasets import DataError
     from rearec_keras.experiments.config import ConfigError
     from rearec_keras.experiments.runner import RunError
+    from rearec_keras.utils.files import CorruptFileError
+    from rearec_keras.utils.files import RunLockedError
 
-    if isinstance(e, (ConfigError, RunError, FileNotFoundError, NotADirectoryError)):
-        return True
-    from rearec_keras.datasets import DataError
+    # File system problems with a path: a missing file, a directory where a
+    # file is expected, no permission to read or write.
+    return isinstance(e, (ConfigError, RunError, DataError, CorruptFileError, RunLockedError,
+                          FileNotFoundError, NotADirectoryError, IsADirectoryError,
+                          PermissionError, FileExistsError))
 
-    return isinstance(e, DataError)
+
+def _error_message(e) -> str:
+    if isinstance(e, OSError) and e.filename is not None and e.strerror:
+        what = {PermissionError: "permission denied", IsADirectoryError: "is a directory, not a file",
+                NotADirectoryError: "is not a directory"}.get(type(e), e.strerror.lower())
+        hint = {PermissionError: " (check that the directory is writable, or pass another path)",
+                IsADirectoryError: " (pass the path of a file)"}.get(type(e), "")
+        return f"{e.filename}: {what}{hint}"
+    return " ".join(str(e).split())
 
 
 if __name__ == "__main__":

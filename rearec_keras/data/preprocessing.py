@@ -17,10 +17,12 @@ import pandas as pd
 from rearec_keras.datasets.dataset import InteractionDataset
 from rearec_keras.datasets.dataset import ProcessingStep
 from rearec_keras.datasets.validation import DataError
+from rearec_keras.utils.choices import DUPLICATES
 
 logger = logging.getLogger("rearec_keras")
 
-DUPLICATE_MODES = ("exact", "first", "last", "none")
+# The modes of `drop_duplicates` (defined once in `utils.choices`).
+DUPLICATE_MODES = DUPLICATES
 
 
 def _counts(frame: pd.DataFrame):

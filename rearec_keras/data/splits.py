@@ -31,13 +31,16 @@ Every dropped example is counted in `Split.report` with its reason.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rearec_keras.data.preprocessing import DUPLICATE_MODES
 from rearec_keras.data.preprocessing import _compose_vocab
+from rearec_keras.data.preprocessing import drop_duplicates
 from rearec_keras.data.preprocessing import index_ids
 from rearec_keras.data.preprocessing import reindex_items
 from rearec_keras.data.preprocessing import sort_chronologically
@@ -65,6 +68,9 @@ class SplitPart:
         history_lengths: int32 `[n]`, length of the full history before
             truncation to `max_length` (for grouping users by history
             length).
+        num_items: the catalog size of the split the part belongs to
+            (None for a part made by hand): every evaluation entry point
+            refuses a model whose catalog differs.
     """
 
     name: str
@@ -73,6 +79,7 @@ class SplitPart:
     user_ids: np.ndarray
     timestamps: np.ndarray
     history_lengths: np.ndarray
+    num_items: int | None = None
 
     def __post_init__(self):
         self.histories = np.asarray(self.histories, dtype=np.int32)
@@ -111,6 +118,7 @@ class SplitPart:
             self.user_ids[indices],
             self.timestamps[indices],
             self.history_lengths[indices],
+            self.num_items,
         )
 
     def as_dataset(
@@ -197,8 +205,23 @@ class Split:
         """int64 `[num_items + 1]`: how often each item is a training target."""
         return np.bincount(self.train.targets, minlength=self.num_items + 1).astype(np.int64)
 
+    def fingerprint(self) -> str:
+        """A SHA-256 hex digest of what a model trains and is evaluated on:
+        the catalog size, the history length and every part's histories,
+        targets and users. Two splits with the same fingerprint give the
+        same metrics; a run directory stores it (`data.json`) and refuses
+        other data."""
+        digest = hashlib.sha256()
+        digest.update(f"{self.protocol}:{self.num_items}:{self.max_length}".encode())
+        for part in self:
+            digest.update(part.name.encode())
+            for arr in (part.histories, part.targets, part.user_ids):
+                digest.update(np.ascontiguousarray(arr, dtype=np.int32).tobytes())
+        return digest.hexdigest()
+
     def statistics(self) -> dict[str, Any]:
-        """JSON-ready counts: examples per part, catalog, users, report."""
+        """JSON-ready counts: examples per part, catalog, users, report,
+        and the data `fingerprint`."""
         return {
             "protocol": self.protocol,
             "num_users": self.num_users,
@@ -210,6 +233,7 @@ class Split:
             },
             "settings": _jsonable(self.settings),
             "report": self.report,
+            "fingerprint": self.fingerprint(),
         }
 
     def __repr__(self) -> str:
@@ -361,6 +385,7 @@ def _finalize(
             rows.users[sel],
             rows.timestamps[sel],
             lengths[sel],
+            num_items=int(len(raw_items)),
         )
         if len(parts[part]) == 0:
             raise DataError(
@@ -396,6 +421,16 @@ def _empty_hint(protocol: str, part: str) -> str:
     return "Lower min_history or use a larger dataset."
 
 
+def _deduplicated(dataset: InteractionDataset, duplicates: str) -> InteractionDataset:
+    """`drop_duplicates(dataset, duplicates)`, unless the dataset's
+    preprocessing already ran that step (then it is as the user chose)."""
+    if duplicates not in DUPLICATE_MODES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_MODES}, got {duplicates!r}.")
+    if any(step.step == "drop_duplicates" for step in dataset.processing):
+        return dataset
+    return drop_duplicates(dataset, duplicates)
+
+
 def _sequences(dataset: InteractionDataset):
     """Sorted arrays: provisional item ids (over sorted current ids), users."""
     frame = dataset.interactions.sort_values(["user_id", "timestamp"], kind="stable")
@@ -422,6 +457,7 @@ def leave_one_out(
     *,
     min_history: int | dict[str, int] = 1,
     short_users: str = "raise",
+    duplicates: str = "exact",
 ) -> Split:
     """Leave-one-out split: last item test, second-to-last validation.
 
@@ -435,6 +471,12 @@ def leave_one_out(
             train, validation and test target: `"raise"` (default) raises a
             `DataError` naming them, `"drop"` removes them and records how
             many.
+        duplicates: exact duplicate interactions (same user, item and
+            timestamp) would put a target into its own history: `"exact"`
+            (default) drops them, counted in the report; `"first"` /
+            `"last"` keep one interaction per (user, item) pair; `"none"`
+            keeps everything. Skipped when the dataset's preprocessing
+            already ran `drop_duplicates`.
 
     Returns:
         A `Split` whose `valid` and `test` parts hold one example per user.
@@ -448,6 +490,7 @@ def leave_one_out(
     min_history = _check_common(max_length, min_history)
     if short_users not in ("raise", "drop"):
         raise ValueError(f"short_users must be 'raise' or 'drop', got {short_users!r}.")
+    dataset = _deduplicated(dataset, duplicates)
     counts = dataset.interactions.groupby("user_id", sort=True).size()
     short = counts[counts < 3]
     if len(short):
@@ -484,7 +527,8 @@ def leave_one_out(
         timestamps=frame["timestamp"].to_numpy(),
         parts=parts,
     )
-    settings = {"max_length": max_length, "min_history": min_history, "short_users": short_users}
+    settings = {"max_length": max_length, "min_history": min_history, "short_users": short_users,
+                "duplicates": duplicates}
     return _finalize(
         rows, raw_items, dataset, user_vocab,
         protocol="leave_one_out", max_length=max_length, min_history=min_history,
@@ -520,6 +564,7 @@ def temporal_split(
     max_length: int = 50,
     min_history: int | dict[str, int] = 1,
     cold_items: str = "drop",
+    duplicates: str = "exact",
 ) -> Split:
     """Global temporal split by two time thresholds (the paper's Yelp protocol).
 
@@ -541,6 +586,12 @@ def temporal_split(
             training rows; validation/test rows whose target or visible
             history holds another item are dropped and counted. `"keep"`:
             the catalog is every item.
+        duplicates: exact duplicate interactions (same user, item and
+            timestamp) would put a target into its own history: `"exact"`
+            (default) drops them, counted in the report; `"first"` /
+            `"last"` keep one interaction per (user, item) pair; `"none"`
+            keeps everything. Skipped when the dataset's preprocessing
+            already ran `drop_duplicates`.
 
     Returns:
         A `Split`.
@@ -548,6 +599,7 @@ def temporal_split(
     min_history = _check_common(max_length, min_history)
     if cold_items not in COLD_ITEM_MODES:
         raise ValueError(f"cold_items must be one of {COLD_ITEM_MODES}, got {cold_items!r}.")
+    dataset = _deduplicated(dataset, duplicates)
     ts_all = dataset.interactions["timestamp"]
     if span_fractions is not None:
         if valid_start is not None or test_start is not None:
@@ -570,7 +622,7 @@ def temporal_split(
     settings = {
         "valid_start": valid_start, "test_start": test_start, "max_length": max_length,
         "min_history": min_history, "cold_items": cold_items,
-        "span_fractions": span_fractions,
+        "span_fractions": span_fractions, "duplicates": duplicates,
     }
     return _finalize(
         rows, raw_items, dataset, user_vocab,
@@ -587,6 +639,7 @@ def predefined_split(
     cold_items: str = "drop",
     split_column: str = "split",
     history_column: str | None = "history",
+    duplicates: str = "exact",
 ) -> Split:
     """Split given per row, e.g. the official Amazon Reviews 2023 files.
 
@@ -604,10 +657,17 @@ def predefined_split(
             hold low-rated items that were filtered out as targets. If the
             column is absent (or None), histories are built from the
             dataset's chronological interactions.
+        duplicates: exact duplicate interactions (same user, item and
+            timestamp) would put a target into its own history: `"exact"`
+            (default) drops them, counted in the report; `"first"` /
+            `"last"` keep one interaction per (user, item) pair; `"none"`
+            keeps everything. Skipped when the dataset's preprocessing
+            already ran `drop_duplicates`.
     """
     min_history = _check_common(max_length, min_history)
     if cold_items not in COLD_ITEM_MODES:
         raise ValueError(f"cold_items must be one of {COLD_ITEM_MODES}, got {cold_items!r}.")
+    dataset = _deduplicated(dataset, duplicates)
     frame = dataset.interactions
     if split_column not in frame.columns:
         raise DataError(
@@ -624,6 +684,7 @@ def predefined_split(
     settings = {
         "max_length": max_length, "min_history": min_history, "cold_items": cold_items,
         "split_column": split_column, "history_column": history_column,
+        "duplicates": duplicates,
     }
     if history_column is None or history_column not in frame.columns:
         sorted_frame, items, users, starts, _, raw_items, user_vocab = _sequences(dataset)

@@ -5,6 +5,7 @@ matrices of shape `[batch, num_items + 1]` whose column `0` is never ranked.
 """
 
 from rearec_keras.evaluation.callback import RankingEvaluationCallback
+from rearec_keras.evaluation.evaluator import check_catalog
 from rearec_keras.evaluation.evaluator import compute_ranks
 from rearec_keras.evaluation.evaluator import evaluate
 from rearec_keras.evaluation.ranking import chunked_target_ranks
@@ -13,6 +14,7 @@ from rearec_keras.evaluation.ranking import target_ranks
 
 __all__ = [
     "RankingEvaluationCallback",
+    "check_catalog",
     "chunked_target_ranks",
     "compute_ranks",
     "evaluate",

@@ -95,6 +95,36 @@ def _check_histories_in_catalog(histories, num_items):
         )
 
 
+def _data_catalog(data):
+    """The catalog size a split part carries (None for plain arrays)."""
+    value = getattr(data, "num_items", None)
+    return None if value is None else int(value)
+
+
+def check_catalog(model, data):
+    """Raises `ValueError` if `data` (a split part, or `(histories,
+    targets)`) does not fit `model`'s catalog: a part carrying another
+    catalog size, or target / history ids outside `1..model.num_items`.
+    Returns the validated `(histories, targets)`."""
+    data_items = _data_catalog(data)
+    histories, targets = _unpack_data(data)
+    num_items = getattr(model, "num_items", None)
+    _check_same_catalog(data_items, num_items)
+    if num_items is not None:
+        _check_targets_in_catalog(targets, int(num_items))
+        _check_histories_in_catalog(histories, int(num_items))
+    return histories, targets
+
+
+def _check_same_catalog(data_items, model_items):
+    if data_items is not None and model_items is not None and data_items != model_items:
+        raise ValueError(
+            f"the model scores {model_items:,} items but the data comes from a catalog of "
+            f"{data_items:,}; ranking against the model's catalog would count items the data "
+            "does not have (or miss some). Evaluate with the split the model was trained on."
+        )
+
+
 def _default_scores(model, histories):
     if hasattr(model, "predict_on_batch"):
         return model.predict_on_batch(histories)
@@ -217,7 +247,9 @@ def compute_ranks(
     ranks = compute_ranks(model, splits.test, batch_size=512)
     ```
     """
+    data_items = _data_catalog(data)
     histories, targets = _unpack_data(data)
+    _check_same_catalog(data_items, getattr(model, "num_items", None))
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))
@@ -251,6 +283,7 @@ def compute_ranks(
         batch_num_items = int(keras.ops.shape(scores)[1]) - 1
         if num_items is None:
             num_items = batch_num_items
+            _check_same_catalog(data_items, num_items)
             # Fail fast on the whole data set before scoring anything else.
             _check_targets_in_catalog(targets, num_items)
             if exclude_history:

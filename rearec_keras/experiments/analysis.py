@@ -37,9 +37,10 @@ def rank_targets(model, part, batch_size=512):
     own pooling. Returns `(step_ranks [K+1, n], final_ranks [n],
     states [n, K+1, d])`.
     """
+    from rearec_keras.evaluation import check_catalog
     from rearec_keras.evaluation import target_ranks
 
-    histories, targets = np.asarray(part.histories), np.asarray(part.targets)
+    histories, targets = check_catalog(model, part)
     per_step, final, states = [], [], []
     for i in range(0, len(histories), batch_size):
         t = targets[i : i + batch_size]

@@ -22,6 +22,7 @@ from rearec_keras.distribute import STRATEGIES
 from rearec_keras.utils.choices import METRICS
 from rearec_keras.model_settings import MODEL_SETTINGS
 from rearec_keras.model_settings import default as model_default
+from rearec_keras.utils.choices import DUPLICATES
 from rearec_keras.utils.choices import PRECISIONS
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
@@ -38,6 +39,7 @@ TEXT_ENCODER_FEATURES = ("minilm",)
 CHOICES = {
     "dataset": DATASETS,
     "split": SPLITS,
+    "duplicates": DUPLICATES,
     "precision": PRECISIONS,
     "strategy": STRATEGIES,
 }
@@ -106,6 +108,10 @@ class RunConfig:
         max_length: history length `L`.
         rating_threshold: keep ratings `> rating_threshold` (None: keep all).
         k_core: iterative k-core filter (None: none).
+        duplicates: repeated interactions, dropped before the split and
+            counted in `data.json`: `exact` (default: same user, item and
+            timestamp), `first` / `last` (one per user-item pair) or
+            `none` (keep all).
         temporal_fractions: `(valid_start, test_start)` as fractions of the
             time span, for `split="temporal"`.
     Model:
@@ -164,6 +170,7 @@ class RunConfig:
     max_length: int = model_default("max_length")
     rating_threshold: float | None = None
     k_core: int | None = None
+    duplicates: str = "exact"
     temporal_fractions: tuple = (0.8, 0.9)
     # model
     backbone: str = "sasrec"
@@ -301,6 +308,10 @@ class RunConfig:
             self.ks = tuple(sorted(set(self.ks) | {k}))
         if not self.method.reasons:
             self.reasoning_steps = 0
+        method = self.method
+        config_check(method.check_model,
+                     {name: self.method_settings[name] for name in method.setting_names()},
+                     self.reasoning_steps, self.base_temperature)
         return self
 
     def _validate_text_settings(self):
@@ -367,8 +378,13 @@ class RunConfig:
         values.update(changes)
         return RunConfig.from_dict(values)
 
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
     def save(self, path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        from rearec_keras.utils.files import write_text_atomic
+
+        write_text_atomic(path, self.to_json())
 
     def describe(self, steps=True) -> str:
         """Short model name, e.g. `SASRec+PRL (K=2)`, `BERT4Rec` or
@@ -446,14 +462,23 @@ def read_config_file(path) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     suffix = path.suffix.lower()
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file") from None
+    empty = ConfigError(
+        f"config file {path} sets no settings (it is empty); write the settings to change "
+        "(e.g. `learning: erl`), or leave out --config to run with the defaults"
+    )
+    if not text.strip():
+        raise empty
     try:
         if suffix == ".json":
             values = json.loads(text)
         elif suffix in (".yaml", ".yml"):
             import yaml
 
-            values = yaml.safe_load(text) or {}
+            values = yaml.safe_load(text)
         elif suffix == ".toml":
             try:
                 import tomllib
@@ -468,6 +493,8 @@ def read_config_file(path) -> dict:
         raise
     except Exception as e:  # parser errors of the three formats
         raise ConfigError(f"config file {path} is not valid {suffix[1:].upper()}: {e}") from None
+    if values is None or values == {}:  # e.g. only comments
+        raise empty
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path}: expected a mapping of settings at the top level")
     return values

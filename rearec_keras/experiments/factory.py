@@ -104,10 +104,7 @@ def build_model(config: RunConfig, num_items: int, item_frequencies=None, item_f
         kwargs.update(reasoning_steps=config.reasoning_steps, learning=config.learning)
     try:
         model = cls(num_items, **kwargs)
-    except ValueError as e:
-        if not backbone.item_features:
-            raise
-        # e.g. features of another catalog passed by hand
+    except ValueError as e:  # settings that do not fit the data (num_negatives, features)
         raise ConfigError(f"{config.describe()}: {e}") from None
     model.build((None, config.max_length))
     return model

@@ -29,23 +29,25 @@ def load_dataset(config: RunConfig, verbose=0):
         dataset = datasets.load_yelp(config.data_path, **options)
     else:
         dataset = datasets.load_interactions(config.data_path, **options)
-    if config.rating_threshold is not None or config.k_core is not None:
-        dataset = data.preprocess(
-            dataset, rating_threshold=config.rating_threshold, k_core=config.k_core
-        )
-    return dataset
+    # Always: duplicates are dropped (or kept, as asked) and counted even
+    # without a rating threshold or k-core.
+    return data.preprocess(dataset, rating_threshold=config.rating_threshold,
+                           duplicates=config.duplicates, k_core=config.k_core)
 
 
 def make_split(config: RunConfig, dataset):
     from rearec_keras import data
 
     if config.split == "leave_one_out":
-        return data.leave_one_out(dataset, max_length=config.max_length)
+        return data.leave_one_out(dataset, max_length=config.max_length,
+                                  duplicates=config.duplicates)
     if config.split == "temporal":
         return data.temporal_split(
-            dataset, span_fractions=config.temporal_fractions, max_length=config.max_length
+            dataset, span_fractions=config.temporal_fractions, max_length=config.max_length,
+            duplicates=config.duplicates,
         )
-    return data.predefined_split(dataset, max_length=config.max_length)
+    return data.predefined_split(dataset, max_length=config.max_length,
+                                 duplicates=config.duplicates)
 
 
 def prepare_data(config: RunConfig, verbose=0):
@@ -59,5 +61,8 @@ def prepare_data(config: RunConfig, verbose=0):
 
 
 def data_statistics(dataset, split) -> dict:
-    """`data.json`: both `statistics()` are JSON-ready dicts."""
-    return {"dataset": dataset.statistics(), "split": split.statistics()}
+    """`data.json`: both `statistics()` (JSON-ready dicts; the dataset's is
+    None when only the split was given). The split's holds the data
+    `fingerprint`."""
+    return {"dataset": None if dataset is None else dataset.statistics(),
+            "split": split.statistics()}

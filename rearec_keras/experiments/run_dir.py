@@ -1,12 +1,35 @@
-"""Run directories: identity checks, reading a finished run back."""
+"""Run directories: identity checks, the data fingerprint, reading a
+finished run back; every unreadable file is one clear error."""
 
-import json
+import zipfile
 from pathlib import Path
 
 from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import lenient_paths
 from rearec_keras.experiments.config import text_settings
+from rearec_keras.utils.files import CorruptFileError
+from rearec_keras.utils.files import read_json
+
+# What to do about a corrupt file of a run directory.
+_REMEDY = {
+    "config.json": "delete the run directory (or pass another --run-dir) to start a new run",
+    "data.json": "delete data.json; the next `rearec-keras train` on this directory writes it "
+                 "again (and can no longer check that the data did not change)",
+    "metrics.json": "delete metrics.json; the next `rearec-keras train` on this directory "
+                    "evaluates the best model again",
+    "best.keras": "delete the run directory (or pass another --run-dir) to train the run again",
+}
+
+
+def read_run_file(run_dir, name):
+    """A JSON file of a run directory (`CorruptFileError` if unreadable)."""
+    return read_json(Path(run_dir) / name, _REMEDY[name])
+
+
+def read_config(run_dir) -> dict:
+    """The saved settings of a run, completed with today's defaults."""
+    return RunConfig.with_defaults(read_run_file(run_dir, "config.json"))
 
 
 class RunError(RuntimeError):
@@ -43,7 +66,7 @@ def check_run_dir(config: RunConfig, run_dir: Path):
     (False); `RunError` if it holds a run of another config."""
     saved = run_dir / "config.json"
     if saved.exists():
-        previous = RunConfig.with_defaults(json.loads(saved.read_text()))
+        previous = read_config(run_dir)
         ignore = EXECUTION_KEYS
         if not config.backbone_spec.item_features:  # settings an id backbone ignores
             ignore = ignore + text_settings()
@@ -55,6 +78,54 @@ def check_run_dir(config: RunConfig, run_dir: Path):
             )
         return True
     return False
+
+
+def data_fingerprint(run_dir):
+    """The fingerprint of the data a run trained on (`data.json`), or None
+    for a run written before fingerprints (or without `data.json`)."""
+    path = Path(run_dir) / "data.json"
+    if not path.exists():
+        return None
+    split = read_run_file(run_dir, "data.json").get("split")
+    return split.get("fingerprint") if isinstance(split, dict) else None
+
+
+def check_data(run_dir, split):
+    """Raises `RunError` if `split` is not the data the run in `run_dir`
+    trained on (its fingerprint differs from the one in `data.json`):
+    metrics on other data would be reported as the run's."""
+    saved = data_fingerprint(run_dir)
+    if saved is None:
+        return
+    current = split.fingerprint()
+    if current != saved:
+        raise RunError(
+            f"the data differs from the data run {run_dir} trained on (fingerprint "
+            f"{current[:12]} here, {saved[:12]} in data.json): the dataset file or its "
+            "preprocessing changed since training; restore that data or train a new run"
+        )
+
+
+def check_model_file(path, remedy=None):
+    """Raises `CorruptFileError` if `path` is not a readable `.keras` file
+    (a zip archive holding `config.json`)."""
+    path = Path(path)
+    remedy = remedy or "use another model file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip()
+    except zipfile.BadZipFile:
+        raise CorruptFileError(
+            f"{path} is not a Keras model file (not a zip archive: truncated or corrupt); "
+            f"{remedy}"
+        ) from None
+    except (OSError, EOFError) as e:
+        raise CorruptFileError(f"{path} cannot be read ({e}); {remedy}") from None
+    if broken is not None:
+        raise CorruptFileError(f"{path} is corrupt (its member {broken} fails its CRC); {remedy}")
+    if "config.json" not in names:
+        raise CorruptFileError(f"{path} is a zip archive but not a Keras model file; {remedy}")
 
 
 def load_run(run_dir_or_model):
@@ -73,12 +144,14 @@ def load_run(run_dir_or_model):
         # The model holds its item features: a moved text_features file
         # does not stop a finished run from being read.
         with lenient_paths():
-            config = RunConfig.from_dict(json.loads(config_path.read_text()),
+            config = RunConfig.from_dict(read_run_file(path, "config.json"),
                                          source=str(config_path))
+        remedy = _REMEDY["best.keras"]
     elif path.is_file():
-        config, model_path = None, path
+        config, model_path, remedy = None, path, None
     else:
         raise RunError(f"no run directory or model file at {path}")
+    check_model_file(model_path, remedy)
     try:
         model = keras.saving.load_model(model_path)
     except Exception as e:  # corrupt or foreign file

@@ -4,19 +4,27 @@
 directory holds:
 
 - `config.json`: the resolved `RunConfig`;
-- `data.json`: dataset and split statistics (with every filtering step);
-- `log.csv` and `tensorboard/`: one row / event per epoch (loss, validation
-  metrics);
-- `best.keras`: the model of the best validation epoch;
+- `data.json`: dataset and split statistics (with every filtering step) and
+  the data `fingerprint` (`Split.fingerprint()`): resuming, `evaluate`,
+  `recommend` and `analyze` refuse data with another fingerprint;
+- `log.csv` and `tensorboard/`: exactly one row / event per epoch (loss,
+  validation metrics), also across kills and resumes;
+- `best.keras`: the model of the best validation epoch (written aside and
+  renamed: never half-written);
 - `state.json`: early-stopping state (best epoch and value, patience left,
   the training phase of the last epoch);
-- `backup/`: Keras `BackupAndRestore` checkpoints of the last two finished
-  epochs (removed when training ends);
+- `backup/`: the training state of the last two finished epochs
+  (`RunBackup`; removed when training ends);
+- `.lock`: held while a process trains the run; a second `train` on the
+  same directory fails at once, naming the holder (a killed process holds
+  nothing);
 - `metrics.json`: valid and test metrics of the best model, also per
   reasoning step; `results.md`: the same as a table.
 
-Re-running on a directory whose training was killed resumes from the last
-finished epoch; a finished run is not trained again.
+JSON files are written aside and renamed. Re-running on a directory whose
+training was killed resumes from the last finished epoch; a finished run is
+not trained again. A file that cannot be read stops the run with one line
+naming it and what to do.
 
 The pieces live by concern: `prepare` (data), `factory` (the model),
 `run_dir` (identity and reading runs back), `reports` (metrics and tables)
@@ -42,9 +50,14 @@ from rearec_keras.experiments.reports import results_table
 from rearec_keras.experiments.reports import step_metrics
 from rearec_keras.experiments.run_dir import RunError
 from rearec_keras.experiments.run_dir import check_catalog  # noqa: F401
+from rearec_keras.experiments.run_dir import check_data
+from rearec_keras.experiments.run_dir import check_model_file
 from rearec_keras.experiments.run_dir import check_run_dir
 from rearec_keras.experiments.run_dir import load_run  # noqa: F401
+from rearec_keras.experiments.run_dir import read_run_file
 from rearec_keras.experiments.run_dir import settings_diff  # noqa: F401
+from rearec_keras.utils.files import RunLock
+from rearec_keras.utils.files import write_text_atomic
 
 
 def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None,
@@ -67,20 +80,33 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
     writes `run_dir`, each other worker `run_dir/workers/TYPE-ID` (its own
     checkpoints, so that every worker resumes a killed job).
     """
-    import keras
-
     from rearec_keras import distribute
     from rearec_keras import training
 
     # First: multi_worker configures its collective ops before any op runs.
     setup = training.setup_for(config)
+    run_dir = distribute.worker_dir(run_dir, setup.strategy)
+    lock = RunLock(run_dir)
+    if run_dir.is_dir():  # a second process on it fails before loading data
+        lock.acquire()
+    try:
+        return _train_run(config, run_dir, setup, lock, verbose, split, dataset, item_features)
+    finally:
+        lock.release()
+
+
+def _train_run(config, run_dir, setup, lock, verbose, split, dataset, item_features):
+    import keras
+
+    from rearec_keras import distribute
+    from rearec_keras import training
+
     strategy = setup.strategy
-    run_dir = distribute.worker_dir(run_dir, strategy)
     resumed = check_run_dir(config, run_dir)
     metrics_path = run_dir / "metrics.json"
     if resumed and metrics_path.exists():
         log_progress(verbose, f"run {run_dir} is already finished; reading its metrics")
-        return json.loads(metrics_path.read_text())
+        return read_run_file(run_dir, "metrics.json")
     if strategy is not None:
         role = distribute.worker_role(strategy)
         log_progress(verbose, f"strategy {config.strategy}: {distribute.num_replicas(strategy)} replicas, "
@@ -93,10 +119,13 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         item_features = item_features_for(config, split, verbose)
     # Created only once the data (and item features) loaded: a bad path
     # leaves nothing behind.
+    if resumed:
+        check_data(run_dir, split)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.save(run_dir / "config.json")
-    if dataset is not None:
-        (run_dir / "data.json").write_text(json.dumps(data_statistics(dataset, split), indent=2))
+    lock.acquire()
+    write_text_atomic(run_dir / "config.json", config.to_json())
+    write_text_atomic(run_dir / "data.json",
+                      json.dumps(data_statistics(dataset, split), indent=2) + "\n")
 
     monitor = monitor_name(config)
     best_path = run_dir / "best.keras"
@@ -113,14 +142,15 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         callbacks = [
             training.EpochTime(),
             tracker,
-            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+            training.EpochLog(run_dir / "log.csv"),
             # TensorBoard event files need TensorFlow (tf.summary): a JAX or
             # PyTorch install without it gets log.csv only.
             *([keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
               if has_tensorflow() else []),
-            # Two checkpoints: if a kill corrupts the newest while it is
-            # written, the run resumes from the one before.
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True),
+            # Last: an epoch counts as done once everything above recorded
+            # it. Two checkpoints: if the newest cannot be read, the run
+            # resumes from the one before (and log.csv is cut back to it).
+            training.RunBackup(run_dir / "backup", keep=2),
         ]
         training.fit(model, split.train, split.valid, setup, callbacks=callbacks,
                      verbose=verbose)
@@ -130,6 +160,7 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
             f"no epoch of {run_dir} reached a finite {monitor}; nothing to evaluate"
         )
     log_progress(verbose, f"evaluating the best model (epoch {tracker.state['best_epoch']})")
+    check_model_file(best_path, "delete the run directory to train the run again")
     best = keras.saving.load_model(best_path)
     metrics = {
         "model": config.describe(),
@@ -144,6 +175,6 @@ def train_run(config: RunConfig, run_dir, *, verbose=1, split=None, dataset=None
         "valid": step_metrics(best, split.valid, config.ks, config.eval_batch_size),
         "test": step_metrics(best, split.test, config.ks, config.eval_batch_size),
     }
-    metrics_path.write_text(json.dumps(metrics, indent=2))
-    (run_dir / "results.md").write_text(results_table(metrics, config.ks) + "\n")
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2))
+    write_text_atomic(run_dir / "results.md", results_table(metrics, config.ks) + "\n")
     return metrics

@@ -86,6 +86,8 @@ class Method:
         pooling: `"last"` or `"mean"`, the inference read-out of the states.
         reasoner_options: constructor options of the standard reasoner.
         search_space: the paper's grid.
+        max_reasoning_steps: the largest K the method trains (None: no
+            bound); `check_model` refuses more.
     """
 
     name: str = ""
@@ -96,6 +98,22 @@ class Method:
     pooling: str = "last"
     reasoner_options: Mapping = {}
     search_space: Mapping = {}
+    # Our choice: ReaRec appends one token per step and the papers train
+    # K <= 3; K = 32 is already ~10x the paper's depth and cost.
+    max_reasoning_steps: int | None = 32
+
+    @classmethod
+    def check_model(cls, values: Mapping, reasoning_steps: int, base_temperature: float):
+        """Refuses model settings the method cannot train, naming them
+        (`ValueError`): `values` are the method's own settings. Called by
+        the model and by `RunConfig` before anything runs."""
+        limit = cls.max_reasoning_steps
+        if cls.reasons and limit is not None and reasoning_steps > limit:
+            raise ValueError(
+                f"reasoning_steps={reasoning_steps} is beyond what learning={cls.name!r} "
+                f"trains: at most {limit} (every step adds a token to the sequence; the "
+                "papers use K <= 3)."
+            )
 
     def __init__(self, **values):
         for setting in self.settings:

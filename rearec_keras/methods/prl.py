@@ -6,6 +6,8 @@ reasoning states and a noisy twin's (noise γ, after a warm-up of
 state.
 """
 
+import math
+
 from rearec_keras.methods.common import LOSS_VARIANT
 from rearec_keras.methods.common import REASONING_STEPS_GRID
 from rearec_keras.methods.method import Method
@@ -47,6 +49,18 @@ class PRLMethod(Method):
         "temperature_decay": [1.0, 1.2, 1.5, 2.0, 5.0, 10.0],
         "reasoning_steps": list(REASONING_STEPS_GRID),
     }
+
+    @classmethod
+    def check_model(cls, values, reasoning_steps, base_temperature):
+        super().check_model(values, reasoning_steps, base_temperature)
+        alpha = float(values.get("temperature_decay", cls.settings[0].default))
+        log_first = math.log(base_temperature) + reasoning_steps * math.log(max(alpha, 1.0))
+        if not log_first < math.log(3e38):  # float32's largest finite value
+            raise ValueError(
+                f"PRL's first temperature τ·α^K = {base_temperature:g}·{alpha:g}^"
+                f"{reasoning_steps} overflows float32; lower reasoning_steps or "
+                "temperature_decay."
+            )
 
     def uses_noise(self, model) -> bool:
         """Whether training ever runs the noisy twin."""

@@ -179,6 +179,8 @@ class ReaRecModel(SequentialRecommender):
             raise ValueError("pass `encoder` or `reasoner`, not both (a reasoner owns its "
                              "encoder).")
         self.method = method_cls(**method_values)
+        method_cls.check_model(self.method.get_config(), int(reasoning_steps),
+                               float(base_temperature))
 
         self.num_items = int(num_items)
         self.max_length = int(max_length)
@@ -202,6 +204,13 @@ class ReaRecModel(SequentialRecommender):
         self.logq_correction = bool(logq_correction)
         # Sampled softmax (large catalogs); the sampler checks the rest.
         self.negative_sampler = None
+        if negatives in ("uniform", "popularity") and self.num_negatives > self.num_items:
+            raise ValueError(
+                f"num_negatives={self.num_negatives:,} is larger than the catalog "
+                f"({self.num_items:,} items): each batch would draw the same items many times "
+                f"over; use at most {self.num_items:,}, or negatives='full' (the exact "
+                "softmax) for a catalog this small."
+            )
         if negatives != "full":
             self.negative_sampler = NegativeSampler(
                 self.num_items,

@@ -21,11 +21,36 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from rearec_keras.utils.tensors import concrete_values
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_int
 
 # `pooling` of `score` (None: the learning method's own).
 POOLINGS = (None, "mean", "last")
+
+
+def _is_tf_dataset(x):
+    import sys
+
+    tf = sys.modules.get("tensorflow")  # a dataset exists only if TF is loaded
+    return tf is not None and isinstance(x, tf.data.Dataset)
+
+
+def _as_history_array(histories):
+    if isinstance(histories, (list, tuple)):
+        lengths = {len(row) for row in histories if isinstance(row, (list, tuple, np.ndarray))}
+        if len(lengths) > 1:
+            raise ValueError(
+                f"history rows have different lengths ({min(lengths)} to {max(lengths)} "
+                "items); give a rectangular batch: left-pad every row with 0 to the same "
+                "length, newest item last, e.g. "
+                "keras.utils.pad_sequences(rows, maxlen=max_length, padding='pre')."
+            )
+        return np.asarray(histories)
+    values = concrete_values(histories)
+    if values is None:
+        values = np.asarray(keras.ops.convert_to_numpy(histories))
+    return np.asarray(values)
 
 
 class SequentialRecommender(keras.Model):
@@ -43,11 +68,12 @@ class SequentialRecommender(keras.Model):
         """Validate a history batch and return it as int32 numpy.
 
         Raises:
-            ValueError: wrong rank, non-integer values, ids outside
-                `0..num_items`, histories longer than `max_length`, or a row
-                without any real item.
+            ValueError: rows of different lengths (ragged lists), wrong
+                rank, non-integer values, ids outside `0..num_items`,
+                histories longer than `max_length`, or a row without any
+                real item.
         """
-        arr = np.asarray(keras.ops.convert_to_numpy(histories))
+        arr = _as_history_array(histories)
         if arr.ndim != 2:
             raise ValueError(
                 f"histories must be 2-D [batch, length] item ids (left-padded with 0); "
@@ -65,14 +91,7 @@ class SequentialRecommender(keras.Model):
                 f"histories have length {arr.shape[1]} but the model reads at most "
                 f"max_length={self.max_length}; keep the last {self.max_length} items."
             )
-        bad = (arr < 0) | (arr > self.num_items)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"history contains item id {int(arr[row, col])} (row {row}, column {col}) "
-                f"but the model knows {self.num_items} items (ids 1..{self.num_items}; "
-                "0 is padding)."
-            )
+        self.check_item_ids(arr)
         empty = ~(arr != 0).any(axis=1)
         if empty.any():
             raise ValueError(
@@ -80,6 +99,40 @@ class SequentialRecommender(keras.Model):
                 "needs at least one item."
             )
         return arr.astype(np.int32)
+
+    def check_item_ids(self, values):
+        """Raises `ValueError` for an item id outside `0..num_items` (0 is
+        padding): numpy indexing would wrap a negative id around to another
+        item, and TensorFlow's gather fails deep inside the model."""
+        arr = np.asarray(values)
+        if arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
+            return
+        bad = (arr < 0) | (arr > self.num_items)
+        if bad.any():
+            where = np.argwhere(bad)[0]
+            row, col = (int(where[0]), int(where[1])) if arr.ndim == 2 else (int(where[0]), 0)
+            raise ValueError(
+                f"history contains item id {int(arr[tuple(where)])} (row {row}, column {col}) "
+                f"but the model knows {self.num_items} items (ids 1..{self.num_items}; "
+                "0 is padding)."
+            )
+
+    def __call__(self, *args, **kwargs):
+        # Ids are checked whenever their values are known (eager calls,
+        # `predict_on_batch`, the evaluator); inside a traced function
+        # (`fit`, `predict`'s compiled step) they were checked on the way in.
+        if args and not kwargs.get("training", False):
+            values = concrete_values(args[0])
+            if values is not None:
+                self.check_item_ids(values)
+        return super().__call__(*args, **kwargs)
+
+    def predict_on_batch(self, x):
+        """Scores of one batch `[b, num_items + 1]`; ids are checked first."""
+        arr = self.check_histories(x)
+        if len(arr) == 0:
+            return self._empty_scores()
+        return super().predict_on_batch(arr)
 
     def _check_steps(self, steps):
         """`steps` as an int (None: the trained depth). Reasoners that
@@ -96,10 +149,48 @@ class SequentialRecommender(keras.Model):
         return int(steps)
 
     def predict(self, x, *args, **kwargs):
-        """Scores `[n, num_items + 1]`; the padding column is `-1e9`."""
-        if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)):
+        """Scores `[n, num_items + 1]`; the padding column is `-1e9`.
+
+        Every input is checked for ids outside `0..num_items`: arrays,
+        lists and tensors before anything runs, a `tf.data.Dataset` batch by
+        batch as it is read (the same `ValueError`).
+        """
+        if _is_tf_dataset(x):
+            return self._predict_dataset(x, *args, **kwargs)
+        if concrete_values(x) is not None or isinstance(x, (list, tuple)):
             x = self.check_histories(x)
+            if len(x) == 0:
+                return self._empty_scores()
         return super().predict(x, *args, **kwargs)
+
+    def _empty_scores(self):
+        return np.zeros((0, self.num_items + 1), dtype="float32")
+
+    def _predict_dataset(self, dataset, *args, **kwargs):
+        import tensorflow as tf
+
+        failure = []
+
+        def check(histories):
+            try:
+                self.check_histories(histories)
+            except ValueError as e:
+                failure.append(str(e))
+                raise
+            return np.zeros((), dtype=np.int32)
+
+        def checked(*element):  # (histories,) or (histories, targets, ...)
+            histories = tf.nest.flatten(element[0])[0]
+            with tf.control_dependencies([tf.numpy_function(check, [histories], tf.int32)]):
+                out = tf.nest.map_structure(tf.identity, element)
+            return out if len(out) > 1 else out[0]
+
+        try:
+            return super().predict(dataset.map(checked), *args, **kwargs)
+        except tf.errors.OpError:
+            if failure:
+                raise ValueError(failure[0]) from None
+            raise
 
     def reasoning_states(self, histories, steps=None, batch_size=256) -> np.ndarray:
         """The reasoning states `[n, steps + 1, d]` (eval mode)."""
@@ -108,6 +199,8 @@ class SequentialRecommender(keras.Model):
         )
 
     def _reasoning_states(self, arr, steps, batch_size):
+        if len(arr) == 0:
+            return np.zeros((0, steps + 1, self.hidden_dim), dtype="float32")
         out = [
             keras.ops.convert_to_numpy(
                 self._states(arr[i : i + batch_size], steps=steps, training=False)["states"]
@@ -159,6 +252,9 @@ class SequentialRecommender(keras.Model):
         if pooling != "each":
             pooling = pooling or self.inference_pooling
             states = states.mean(axis=1) if pooling == "mean" else states[:, -1]
+        if len(states) == 0:
+            shape = (0, states.shape[1]) if pooling == "each" else (0,)
+            return np.zeros(shape + (self.num_items + 1,), dtype="float32")
         size = batch_size or max(len(states), 1)
         return np.concatenate([
             keras.ops.convert_to_numpy(
@@ -179,7 +275,8 @@ class SequentialRecommender(keras.Model):
         arr = self.check_histories(histories)
         check_int("k", k, 1, self.num_items)
         steps = self._check_steps(steps)
-        ids, values = [], []
+        ids = [np.zeros((0, k), dtype=np.int32)]
+        values = [np.zeros((0, k), dtype=np.float32)]
         for i in range(0, len(arr), batch_size):
             batch = arr[i : i + batch_size]
             scores = self._score(batch, steps, None, batch_size)

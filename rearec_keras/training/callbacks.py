@@ -5,14 +5,29 @@
 - `RunTracker`: early stopping + best-model checkpoint whose state survives
   a kill (`state.json`).
 - `EpochTime`: adds `epoch_seconds` to the epoch logs.
+- `RunBackup`: the training state (weights, optimizer, epoch) of the last
+  two finished epochs, written atomically; a resumed `fit` restarts from
+  the newest readable one.
+- `EpochLog`: `log.csv`, one row per epoch, always (a resumed run first
+  cuts the rows of the epochs it will train again).
 """
 
+import csv
 import json
+import logging
 import math
+import re
+import shutil
 import time
 from pathlib import Path
 
 import keras
+
+from rearec_keras.utils.files import CorruptFileError
+from rearec_keras.utils.files import read_json
+from rearec_keras.utils.files import write_text_atomic
+
+logger = logging.getLogger("rearec_keras")
 
 
 class TrainingError(RuntimeError):
@@ -73,12 +88,14 @@ class RunTracker(keras.callbacks.Callback):
             "epochs_done": 0, "stopped_early": False, "finished": False,
         }
         if self.state_path.exists():
-            self.state.update(json.loads(self.state_path.read_text()))
+            self.state.update(read_json(
+                self.state_path,
+                f"delete it and {self.state_path.parent / 'backup'} to train the run again "
+                "from epoch 1 (or delete the whole run directory)",
+            ))
 
     def _write(self):
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        tmp.replace(self.state_path)
+        write_text_atomic(self.state_path, json.dumps(self.state, indent=2))
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -123,3 +140,160 @@ class EpochTime(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+class RunBackup(keras.callbacks.Callback):
+    """The training state of the last `keep` finished epochs, for resuming.
+
+    After every epoch the model's weights (its optimizer's included) go to
+    `directory/epoch-NNNNN.weights.h5`, written aside and then renamed (a
+    kill mid-write never leaves a file that looks complete); older files
+    beyond the last `keep` are deleted. At the start of `fit` the newest
+    file that loads restores the model and sets the epoch to resume from
+    (`restored_epoch`, 0 for a fresh start); one that does not load is
+    reported and the one before is tried. The directory is removed when
+    training ends.
+
+    Raises:
+        CorruptFileError: checkpoints exist but none loads (the message
+            says to delete the directory to restart the run).
+    """
+
+    _PATTERN = re.compile(r"^epoch-(\d+)\.weights\.h5$")
+
+    def __init__(self, directory, keep=2):
+        super().__init__()
+        self.directory = Path(directory)
+        self.keep = int(keep)
+        self.restored_epoch = 0
+
+    def checkpoints(self):
+        """`[(epoch, path)]` of the finished checkpoints, newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for path in self.directory.iterdir():
+            match = self._PATTERN.match(path.name)
+            if match:
+                found.append((int(match.group(1)), path))
+        # Runs started before this callback: Keras' BackupAndRestore files.
+        for weights, meta in (("latest.weights.h5", "training_metadata.json"),
+                              ("latest.weights.h5.bkp", "training_metadata.json.bkp")):
+            if (self.directory / weights).exists() and (self.directory / meta).exists():
+                try:
+                    epoch = int(json.loads((self.directory / meta).read_text())["epoch"])
+                except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                    continue
+                found.append((epoch, self.directory / weights))
+        return sorted(found, key=lambda item: item[0], reverse=True)
+
+    def on_train_begin(self, logs=None):
+        self.restored_epoch = 0
+        candidates = self.checkpoints()
+        if not candidates:
+            return
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        failures = []
+        for epoch, path in candidates:
+            try:
+                self.model.load_weights(path)
+            except Exception as e:  # truncated, corrupt or foreign file
+                failures.append(f"{path.name} ({' '.join(str(e).split())[:120]})")
+                logger.warning("cannot read checkpoint %s; trying the one before", path)
+                continue
+            self.restored_epoch = epoch
+            self.model._initial_epoch = epoch  # what Keras' fit resumes from
+            return
+        raise CorruptFileError(
+            f"no training checkpoint in {self.directory} can be read: {'; '.join(failures)}; "
+            f"delete {self.directory} and the run's state.json to train the run again from "
+            "epoch 1"
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"epoch-{epoch + 1:05d}.weights.h5"
+        partial = self.directory / f"partial-{final.name}"
+        self.model.save_weights(partial, overwrite=True)
+        partial.replace(final)
+        for _, old in self.checkpoints()[self.keep:]:
+            old.unlink(missing_ok=True)
+            if old.name.startswith("latest."):  # a legacy file's metadata
+                old.with_name(old.name.replace("latest.weights.h5", "training_metadata.json")
+                              ).unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class EpochLog(keras.callbacks.CSVLogger):
+    """`CSVLogger` (appending) that keeps one row per epoch across resumes.
+
+    When the first epoch of a `fit` begins (after a resume: the epoch after
+    the restored checkpoint), the rows of that epoch and later ones, left by
+    a run killed after logging an epoch it had not checkpointed, and a last
+    line cut short by a kill are removed first; so every epoch is logged
+    once, whatever the order of the callbacks.
+    """
+
+    def __init__(self, filename):
+        super().__init__(str(filename), append=True)
+        self._opened = False
+
+    def on_train_begin(self, logs=None):
+        self._opened = False  # opened when the first epoch begins
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._opened:
+            trim_epoch_log(Path(self.filename), epoch)
+            super().on_train_begin()
+            self._opened = True
+
+    def on_train_end(self, logs=None):
+        if self._opened:
+            super().on_train_end(logs)
+
+
+def trim_epoch_log(path, epochs: int) -> int:
+    """Keeps the header and the rows of epochs `0..epochs - 1` (the `epoch`
+    column, 0-based as `CSVLogger` writes it) of a log; drops repeated and
+    malformed rows. Returns the rows kept."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error):
+        raise CorruptFileError(
+            f"{path} is not a readable CSV log; delete it (the epochs already run are "
+            "then missing from it) or delete the run directory to train again"
+        ) from None
+    if not rows:
+        return 0
+    header, body = rows[0], rows[1:]
+    if "epoch" not in header:
+        raise CorruptFileError(f"{path} has no 'epoch' column; delete it")
+    column = header.index("epoch")
+    kept, seen = [], set()
+    for row in body:
+        if len(row) != len(header):
+            continue  # a line cut short by a kill
+        try:
+            epoch = int(float(row[column]))
+        except ValueError:
+            continue
+        if epoch < epochs and epoch not in seen:
+            seen.add(epoch)
+            kept.append(row)
+    if len(kept) != len(body):
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out)  # "\r\n", as CSVLogger writes
+        writer.writerow(header)
+        writer.writerows(kept)
+        write_text_atomic(path, out.getvalue())
+    return len(kept)

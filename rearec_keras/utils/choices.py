@@ -16,3 +16,7 @@ TWIN_INPUT_MODES = ("clean", "noisy")
 METRICS = ("ndcg", "recall", "mrr")
 # Model dtype policies a run may ask for (`precision=`).
 PRECISIONS = ("float32", "mixed_bfloat16")
+# Repeated interactions (`drop_duplicates(keep=)`, the splits' and
+# `RunConfig`'s `duplicates=`): exact (user, item, timestamp) repeats, one
+# per (user, item) pair keeping the first / last, or keep all.
+DUPLICATES = ("exact", "first", "last", "none")

@@ -64,6 +64,11 @@ def test_same_seed_gives_the_pinned_losses_weights_and_scores(name):
     expected = _unprefixed(pins["weights"])
     assert sorted(weights) == sorted(expected)
     for path, value in expected.items():
+        if path.endswith("key/bias"):
+            # q·(k_j + b) = q·k_j + q·b: softmax attention is invariant to the
+            # key bias, whose gradient is 0 up to rounding; Adam turns that
+            # rounding noise (CPU-kernel dependent) into steps of ±lr.
+            continue
         np.testing.assert_allclose(weights[path], value, rtol=1e-4, atol=1e-5, err_msg=path)
     scores = keras.ops.convert_to_numpy(model(probe_histories(), training=False))
     np.testing.assert_allclose(scores[:, :8], pins["scores"], rtol=1e-4, atol=1e-4)
