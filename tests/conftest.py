@@ -149,6 +149,12 @@ def write_interactions(path, num_users=60, num_items=30, seed=0):
 
 
 @pytest.fixture(scope="session")
+def interactions_writer():
+    """`write_interactions(path, num_users=60, num_items=30, seed=0)`."""
+    return write_interactions
+
+
+@pytest.fixture(scope="session")
 def interactions(tmp_path_factory):
     return str(write_interactions(tmp_path_factory.mktemp("data") / "inter.csv"))
 
