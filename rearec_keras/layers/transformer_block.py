@@ -62,6 +62,8 @@ class TransformerBlock(keras.layers.Layer):
         kernel_initializer: initializer of every projection kernel. Defaults
             to `RandomNormal(stddev=0.02)` (official code); cloned per weight.
         bias_initializer: initializer of every bias. Defaults to `"zeros"`.
+        norm_first: pre-LN (`x + f(LN(x))`, RecBole 3.0's LARES) instead of
+            the default post-LN (`LN(x + f(x))`, SASRec, RecBole).
         **kwargs: other keyword arguments passed to `keras.layers.Layer`.
 
     Call arguments:
@@ -116,9 +118,11 @@ class TransformerBlock(keras.layers.Layer):
         activation="gelu",
         kernel_initializer=None,
         bias_initializer="zeros",
+        norm_first=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.norm_first = bool(norm_first)
         check_int("hidden_dim", hidden_dim, 1)
         check_int("num_heads", num_heads, 1)
         check_int("intermediate_dim", intermediate_dim, 1)
@@ -259,11 +263,13 @@ class TransformerBlock(keras.layers.Layer):
         # rows nobody reads then costs 2 projections per row instead of 4
         # plus the feed-forward.
         residual = inputs
+        if self.norm_first:  # pre-LN: attention and FFN read normalized inputs
+            inputs = self.attention_layer_norm(inputs)
         if output_last_only:
-            residual = inputs[:, -1:, :]
+            residual = residual[:, -1:, :]
             if attention_mask is not None:
                 attention_mask = attention_mask[:, -1:, :]
-        query = self.query_dense(residual)  # [B, T', H, dh]
+        query = self.query_dense(inputs[:, -1:, :] if output_last_only else inputs)  # [B, T', H, dh]
         # Keys and values live in the cache as chunks in attention layout
         # [B, H, S_c, dh]: the item chunk from the full pass plus one small
         # chunk per later call. A reasoning step attends to every chunk
@@ -327,13 +333,17 @@ class TransformerBlock(keras.layers.Layer):
         attention_output = self.attention_output_dropout(
             attention_output, training=training
         )
-        hidden = self.attention_layer_norm(residual + attention_output)
+        if self.norm_first:
+            hidden = residual + attention_output
+            ffn_inputs = self.ffn_layer_norm(hidden)
+        else:
+            hidden = ffn_inputs = self.attention_layer_norm(residual + attention_output)
 
-        ffn = self.intermediate_dense(hidden)
+        ffn = self.intermediate_dense(ffn_inputs)
         ffn = self._activation_fn(ffn)
         ffn = self.ffn_output_dense(ffn)
         ffn = self.ffn_dropout(ffn, training=training)
-        outputs = self.ffn_layer_norm(hidden + ffn)
+        outputs = hidden + ffn if self.norm_first else self.ffn_layer_norm(hidden + ffn)
         return outputs, (key_chunks, value_chunks)
 
     def get_config(self):
@@ -358,6 +368,8 @@ class TransformerBlock(keras.layers.Layer):
                 ),
             }
         )
+        if self.norm_first:  # only when set: older files load unchanged
+            config["norm_first"] = True
         return config
 
 

@@ -36,6 +36,7 @@ class TransformerEncoder(keras.layers.Layer):
         kernel_initializer: kernel initializer of every block. Defaults to
             `RandomNormal(stddev=0.02)`.
         bias_initializer: bias initializer of every block (`"zeros"`).
+        norm_first: pre-LN blocks (see `TransformerBlock`); default post-LN.
         **kwargs: other keyword arguments passed to `keras.layers.Layer`.
 
     Call arguments:
@@ -81,10 +82,12 @@ class TransformerEncoder(keras.layers.Layer):
         activation="gelu",
         kernel_initializer=None,
         bias_initializer="zeros",
+        norm_first=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_int("num_layers", num_layers, 1)
+        self.norm_first = bool(norm_first)
         if kernel_initializer is None:
             kernel_initializer = keras.initializers.RandomNormal(stddev=0.02)
         self.num_layers = num_layers
@@ -108,6 +111,7 @@ class TransformerEncoder(keras.layers.Layer):
                 activation=activation,
                 kernel_initializer=self.kernel_initializer,
                 bias_initializer=self.bias_initializer,
+                norm_first=self.norm_first,
                 dtype=self.dtype_policy,
                 name=f"block_{i}",
             )
@@ -174,4 +178,6 @@ class TransformerEncoder(keras.layers.Layer):
                 ),
             }
         )
+        if self.norm_first:
+            config["norm_first"] = True
         return config
