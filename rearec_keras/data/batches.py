@@ -105,3 +105,57 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._epoch += 1
+
+
+def same_target_groups(targets):
+    """`(order, starts, counts)`: the rows sorted by target (`order`), where
+    each row's target group starts in `order` and its size, per row."""
+    targets = np.asarray(targets)
+    order = np.argsort(targets, kind="stable")
+    values, first, sizes = np.unique(targets[order], return_index=True, return_counts=True)
+    group = np.searchsorted(values, targets)
+    return order, first[group], sizes[group]
+
+
+def positive_rows(targets, rng, groups=None):
+    """For every row, another row with the same target drawn uniformly
+    (the row itself when no other row has its target) — LARES' "semantic
+    augmentation"."""
+    order, starts, counts = groups if groups is not None else same_target_groups(targets)
+    n = len(order)
+    # Position of each row inside its group (order is sorted by target).
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    position -= starts
+    draw = (rng.random(n) * np.maximum(counts - 1, 1)).astype(np.int64)
+    draw = np.where(draw >= position, draw + 1, draw)  # skip the row itself
+    draw = np.where(counts > 1, draw, position)
+    return order[starts + draw]
+
+
+class PositiveBatches(ArrayBatches):
+    """`((histories, positives), targets)` batches of a split part: each
+    row's positive history is another training row with the same target
+    (`positive_rows`), drawn afresh every epoch from the seed."""
+
+    def __init__(self, part, batch_size=256, *, shuffle=False, seed=None,
+                 drop_remainder=False, **kwargs):
+        super().__init__(part.histories, part.targets, batch_size, shuffle=shuffle, seed=seed,
+                         drop_remainder=drop_remainder, **kwargs)
+        self.groups = same_target_groups(part.targets)
+        self._positives = {}
+
+    def positives(self, epoch):
+        if epoch not in self._positives:
+            rng = np.random.default_rng((self._seed, epoch, 1))
+            self._positives = {epoch: positive_rows(self.targets, rng, self.groups)}
+        return self._positives[epoch]
+
+    def __getitem__(self, index):
+        histories, targets = super().__getitem__(index)
+        epoch, local = divmod(int(index), self.batches_per_epoch)
+        order = self._permutation(self._epoch + epoch)
+        rows = slice(local * self.batch_size, (local + 1) * self.batch_size)
+        rows = order[rows] if order is not None else np.arange(len(self.targets))[rows]
+        positives = self.inputs[0][self.positives(self._epoch + epoch)[rows]]
+        return (histories, positives), targets

@@ -212,11 +212,18 @@ class RunConfig:
         registered = methods.all_settings()
         given = dict(values.pop("method_settings", None) or {})
         given.update({k: values.pop(k) for k in list(values) if k in registered})
+        # A method's own defaults for the model settings not given (LARES:
+        # reasoning_steps=4, base_temperature=1.0, ...).
+        learning = values.get("learning", RunConfig.learning)
+        method_defaults = (dict(methods.get_method(learning).model_defaults)
+                           if learning in methods.method_names() else {})
         for field in dataclasses.fields(self):
             if field.name == "method_settings":
                 continue
             if field.name in values:
                 value = values.pop(field.name)
+            elif field.name in method_defaults:
+                value = method_defaults[field.name]
             elif field.default is not dataclasses.MISSING:
                 value = field.default
             else:

@@ -28,15 +28,14 @@ from keras import ops
 from rearec_keras.layers.masks import item_attention_mask
 from rearec_keras.layers.reasoner import Reasoner
 from rearec_keras.layers.transformer_encoder import TransformerEncoder
+from rearec_keras.utils.choices import ADAPTERS
+from rearec_keras.utils.choices import DEPTH_SAMPLERS
+from rearec_keras.utils.choices import STATE_INITS
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 from rearec_keras.utils.validation import check_rate
 
-DEPTH_SAMPLERS = ("poisson_lognormal", "uniform", "poisson_bounded", "constant",
-                  "non_recurrent")
-ADAPTERS = ("add", "concat", "linear")
-STATE_INITS = ("normal", "normal_zero", "zero")
 # σ of the log-normal rate (official code), so that E[rate] = k̄.
 _LOGNORMAL_SIGMA = 0.5
 

@@ -24,12 +24,12 @@ Reinforcement post-training (RPT, GRPO-style):
 
 from keras import ops
 
+from rearec_keras.utils.choices import REWARDS
+from rearec_keras.utils.choices import SIMILARITIES
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_float
 from rearec_keras.utils.validation import check_int
 
-SIMILARITIES = ("dot", "cos")
-REWARDS = ("recall", "ndcg")
 
 
 def similarity_logits(x, y, similarity="dot", temperature=1.0):

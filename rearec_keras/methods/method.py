@@ -88,6 +88,9 @@ class Method:
         search_space: the paper's grid.
         max_reasoning_steps: the largest K the method trains (None: no
             bound); `check_model` refuses more.
+        model_defaults: the method's own defaults for model settings
+            (e.g. LARES: `reasoning_steps=4`, `base_temperature=1.0`), used
+            by `RunConfig` for the settings a user does not give.
     """
 
     name: str = ""
@@ -101,6 +104,7 @@ class Method:
     # Our choice: ReaRec appends one token per step and the papers train
     # K <= 3; K = 32 is already ~10x the paper's depth and cost.
     max_reasoning_steps: int | None = 32
+    model_defaults: Mapping = {}
 
     @classmethod
     def check_model(cls, values: Mapping, reasoning_steps: int, base_temperature: float):
@@ -142,6 +146,29 @@ class Method:
         return {s.name: getattr(self, s.name) for s in self.settings}
 
     # ------------------------------------------------------------------
+    def make_reasoner(self, model, encoder=None):
+        """The method's own reasoner layer, or None for the standard one
+        (ReaRec's loop over `encoder`)."""
+        return None
+
+    @classmethod
+    def training_batches(cls, part, batch_size, *, shuffle, seed, drop_remainder):
+        """The training batches of a split part when the method needs more
+        than `(histories, targets)` (e.g. LARES' same-target positives);
+        None: `part.as_dataset(...)`."""
+        return None
+
+    @staticmethod
+    def split_inputs(x):
+        """`(histories, extra or None)` of a training batch's inputs: the
+        histories, and what `training_batches` added (a tuple's second
+        entry or a dict's `"positives"`)."""
+        if isinstance(x, (tuple, list)):
+            return x[0], (x[1] if len(x) > 1 else None)
+        if isinstance(x, dict):
+            return x["histories"], x.get("positives")
+        return x, None
+
     def build(self, model):
         """Creates what depends on the model (K, τ): e.g. the losses."""
 

@@ -1,5 +1,7 @@
-"""ReaRec models: SASRec / BERT4Rec / UniSRec / MoRec backbones with latent reasoning."""
+"""ReaRec models: SASRec / BERT4Rec / UniSRec / MoRec backbones with latent reasoning,
+and LARES' depth-recurrent model."""
 
+from rearec_keras.models.lares import LARES
 from rearec_keras.models.rea_bert4rec import BERT4Rec
 from rearec_keras.models.rea_bert4rec import ReaBERT4Rec
 from rearec_keras.models.rea_sasrec import ReaSASRec
@@ -16,6 +18,7 @@ from rearec_keras.models.rea_unisrec import UniSRec
 
 __all__ = [
     "BERT4Rec",
+    "LARES",
     "MoRec",
     "ReaBERT4Rec",
     "PhaseSchedule",

@@ -204,13 +204,6 @@ class ReaRecModel(SequentialRecommender):
         self.logq_correction = bool(logq_correction)
         # Sampled softmax (large catalogs); the sampler checks the rest.
         self.negative_sampler = None
-        if negatives in ("uniform", "popularity") and self.num_negatives > self.num_items:
-            raise ValueError(
-                f"num_negatives={self.num_negatives:,} is larger than the catalog "
-                f"({self.num_items:,} items): each batch would draw the same items many times "
-                f"over; use at most {self.num_items:,}, or negatives='full' (the exact "
-                "softmax) for a catalog this small."
-            )
         if negatives != "full":
             self.negative_sampler = NegativeSampler(
                 self.num_items,
@@ -219,6 +212,13 @@ class ReaRecModel(SequentialRecommender):
                 item_frequencies=item_frequencies,
                 logq_correction=self.logq_correction,
                 name="negative_sampler",
+            )
+        if negatives in ("uniform", "popularity") and self.num_negatives > self.num_items:
+            raise ValueError(
+                f"num_negatives={self.num_negatives:,} is larger than the catalog "
+                f"({self.num_items:,} items): each batch would draw the same items many times "
+                f"over; use at most {self.num_items:,}, or negatives='full' (the exact "
+                "softmax) for a catalog this small."
             )
 
         self._custom_encoder = encoder is not None
@@ -229,6 +229,8 @@ class ReaRecModel(SequentialRecommender):
             self.position_embedding = LeftPaddedPositionEmbedding(
                 self.max_length, self.hidden_dim, name="position_embedding"
             )
+            if reasoner is None:
+                reasoner = self.method.make_reasoner(self, encoder)
             if reasoner is None:
                 reasoner = self._make_reasoner(encoder)
             self.reasoning = reasoner
@@ -439,6 +441,9 @@ class ReaRecModel(SequentialRecommender):
         self.built = True
 
     def call(self, histories, training=False):
+        # Training batches may carry more than the histories (a method's
+        # `training_batches`); the method's loss reads the rest from `x`.
+        histories, _ = self.method.split_inputs(histories)
         if training:
             table = self._training_table()
             outputs = self._states(histories, training=True, table=table,

@@ -68,6 +68,14 @@ class TrainingSetup:
                     f"the training data has {len(part.targets):,} examples, fewer than one "
                     f"global batch (batch_size={config.batch_size}) over {replicas} replicas"
                 )
+        dataset = config.method.training_batches(
+            part, config.batch_size, shuffle=True, seed=config.seed, drop_remainder=replicas > 1)
+        if dataset is not None:
+            if self.strategy is not None:
+                raise ConfigError(f"learning={config.learning!r} trains on its own batches, "
+                                  "which the distribution strategies do not take yet; use "
+                                  "strategy='default'")
+            return dataset
         dataset = part.as_dataset(config.batch_size, shuffle=True, seed=config.seed,
                                   drop_remainder=replicas > 1)
         return distribute.prepare_dataset(dataset, self.strategy)

@@ -20,3 +20,10 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 # `RunConfig`'s `duplicates=`): exact (user, item, timestamp) repeats, one
 # per (user, item) pair keeping the first / last, or keep all.
 DUPLICATES = ("exact", "first", "last", "none")
+# LARES (`DepthRecurrentReasoning`, the `lares` method's settings).
+DEPTH_SAMPLERS = ("poisson_lognormal", "uniform", "poisson_bounded", "constant",
+                  "non_recurrent")
+ADAPTERS = ("add", "concat", "linear")
+STATE_INITS = ("normal", "normal_zero", "zero")
+SIMILARITIES = ("dot", "cos")
+REWARDS = ("recall", "ndcg")

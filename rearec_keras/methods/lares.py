@@ -1,0 +1,158 @@
+"""`lares`: LARES' depth-recurrent latent reasoning (Liu et al., arXiv
+2505.16865; official code `BishopLiu/LARES`), self-supervised pre-training.
+
+The reasoner is `DepthRecurrentReasoning` (a pre-block, then one shared core
+block applied k times to every position). `reasoning_steps` is the mean
+depth k̄: the evaluation depth and the centre of the training sampler.
+
+SPT loss per batch, three forward passes as released:
+
+    L = CE(u_main) + α·½[InfoNCE(o1, o2) + InfoNCE(o2, o1)]
+                   + γ·½[InfoNCE(o1, s) + InfoNCE(s, o1)]   (when k2 > 1)
+
+`u_main` is the main pass at its own sampled depth; `o1` (the history) and
+`o2` (another training row with the same target, `positive_rows`) share a
+second depth k2 (`same_step`); `s` is `o1`'s state after a uniform step
+`j ∈ 1..k2` (possibly the last). Similarities `dot` or `cos` over τ_a.
+Training batches carry the positive histories: `training_batches`.
+"""
+
+from rearec_keras.methods.method import Method
+from rearec_keras.methods.registry import register_method
+from rearec_keras.methods.setting import Setting
+from rearec_keras.utils.choices import ADAPTERS
+from rearec_keras.utils.choices import DEPTH_SAMPLERS
+from rearec_keras.utils.choices import SIMILARITIES
+from rearec_keras.utils.choices import STATE_INITS
+
+
+@register_method
+class LARESMethod(Method):
+    """LARES SPT (see the module docstring). Defaults: the official run
+    script (`run_sl.sh`): 2 + 2 layers, k̄ = 4, post-LN, α = 0.1, γ = 0.5,
+    dot similarity, τ_a = 1. RecBole 3.0's variant: `reasoning_steps=3`,
+    `trajectory_weight=0.2`, `step_weight=0.1`, `pre_norm=True`."""
+
+    name = "lares"
+    title = "LARES"
+    description = ("depth recurrence: one shared core block applied k times to every position; "
+                   "trajectory and step alignment; any depth at test time")
+    pooling = "last"
+    max_reasoning_steps = None  # the depth is a loop count, not a sequence length
+    # The official model's defaults for the model settings it shares.
+    model_defaults = {"reasoning_steps": 4, "base_temperature": 1.0, "dropout": 0.5,
+                      "attention_dropout": 0.5, "num_heads": 2, "intermediate_dim": 256}
+    settings = (
+        Setting("num_pre_layers", 2, "Transformer layers of LARES' pre-block (run once)",
+                minimum=1),
+        Setting("num_core_layers", 2, "Transformer layers of LARES' shared core block (run "
+                "k times)", minimum=1),
+        Setting("depth_sampler", "poisson_lognormal", "LARES' training depth per forward "
+                "call (mean: reasoning_steps = k̄)", choices=DEPTH_SAMPLERS),
+        Setting("adapter", "add", "how LARES re-injects the pre-block output: (T+H)/2, "
+                "Dense([T;H]) or a learned gate", choices=ADAPTERS),
+        Setting("state_init", "normal", "LARES' T_0: ω·TruncNormal(0, σ) in training and "
+                "evaluation (released), noise in training only, or zeros", choices=STATE_INITS),
+        Setting("state_std", 1.0, "σ of LARES' initial state", symbol="σ", minimum=0.0),
+        Setting("state_scale", 3.0, "ω scaling LARES' initial state", symbol="ω", minimum=0.0),
+        Setting("pre_norm", False, "pre-LN blocks (RecBole 3.0) instead of post-LN (official)"),
+        Setting("trajectory_weight", 0.1, "weight of LARES' trajectory alignment (InfoNCE "
+                "of two same-target trajectories)", symbol="α", minimum=0.0),
+        Setting("step_weight", 0.5, "weight of LARES' step alignment (an intermediate vs the "
+                "final state)", symbol="γ", minimum=0.0),
+        Setting("similarity", "dot", "similarity of LARES' alignment terms", choices=SIMILARITIES),
+        Setting("alignment_temperature", 1.0, "temperature of LARES' alignment InfoNCE",
+                symbol="τ_a", minimum=0.0, exclusive_minimum=True),
+        Setting("same_step", True, "both views of the trajectory term share one depth"),
+    )
+    # Official yaml/run-script values and RecBole 3.0's, around them.
+    search_space = {
+        "reasoning_steps": [2, 3, 4, 6],
+        "trajectory_weight": [0.05, 0.1, 0.2, 0.5],
+        "step_weight": [0.05, 0.1, 0.5],
+        "alignment_temperature": [0.07, 0.2, 1.0],
+    }
+
+    @classmethod
+    def check_model(cls, values, reasoning_steps, base_temperature):
+        if reasoning_steps < 1:
+            raise ValueError(f"learning='lares' needs reasoning_steps (the mean depth k̄) >= 1, "
+                             f"got {reasoning_steps}.")
+
+    def make_reasoner(self, model, encoder=None):
+        from rearec_keras.layers.depth_recurrent import DepthRecurrentReasoning
+
+        if encoder is not None:
+            raise ValueError("learning='lares' builds its own pre- and core blocks; pass a "
+                             "whole `reasoner=` instead of `encoder=`.")
+        return DepthRecurrentReasoning(
+            model.hidden_dim, num_heads=model.num_heads, intermediate_dim=model.intermediate_dim,
+            num_pre_layers=self.num_pre_layers, num_core_layers=self.num_core_layers,
+            mean_depth=model.reasoning_steps, depth_sampler=self.depth_sampler,
+            adapter=self.adapter, state_init=self.state_init, state_std=self.state_std,
+            state_scale=self.state_scale, norm_first=self.pre_norm, dropout=model.dropout,
+            input_layer_norm=model.input_layer_norm, input_dropout=model.dropout,
+            layer_norm_epsilon=model.layer_norm_epsilon, name="reasoning",
+        )
+
+    # ------------------------------------------------------------------
+    @classmethod
+    def training_batches(cls, part, batch_size, *, shuffle, seed, drop_remainder):
+        """Batches `((histories, positives), targets)`: each row's positive
+        is another training row with the same target, drawn afresh every
+        epoch (the row itself when its target occurs once)."""
+        from rearec_keras.data.batches import PositiveBatches
+
+        return PositiveBatches(part, batch_size, shuffle=shuffle, seed=seed,
+                               drop_remainder=drop_remainder)
+
+    def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
+        from keras import ops
+
+        from rearec_keras.losses.lares import symmetric_info_nce
+
+        histories, positives = self.split_inputs(x)
+        if positives is None:  # plain (histories, targets) data: the row itself
+            positives = histories
+        tau = model.base_temperature
+        logits = model.training_logits(y, outputs.get("item_table"))
+        main = self.pool(outputs["states"], outputs.get("step_mask"))
+        main_logits, targets = logits(ops.expand_dims(main, 1), tau)
+        loss = self.ce(targets, main_logits / tau, sample_weight=sample_weight)
+        if self.trajectory_weight == 0 and self.step_weight == 0:
+            return loss
+        reasoner = model.reasoning
+        depth = reasoner.sample_depth()
+        view = model._states(histories, training=True, depth=depth)
+        other = model._states(positives, training=True,
+                              depth=depth if self.same_step else reasoner.sample_depth())
+        o1 = self.pool(view["states"], view.get("step_mask"))
+        o2 = self.pool(other["states"], other.get("step_mask"))
+        options = dict(similarity=self.similarity, temperature=self.alignment_temperature)
+        if self.trajectory_weight > 0:
+            loss = loss + self.trajectory_weight * _mean(
+                symmetric_info_nce(o1, o2, **options), sample_weight)
+        if self.step_weight > 0:
+            states = view["states"]  # [B, S + 1, d]; steps 1..depth are T_1..T_depth
+            depth = ops.cast(depth, "int32")
+            j = ops.cast(ops.floor(keras_uniform(reasoner) * ops.cast(depth, "float32")),
+                         "int32") + 1  # uniform in 1..depth
+            step = ops.take(states, ops.minimum(j, ops.shape(states)[1] - 1), axis=1)
+            term = _mean(symmetric_info_nce(o1, step, **options), sample_weight)
+            loss = loss + self.step_weight * ops.where(depth > 1, term, 0.0)
+        return loss
+
+
+def keras_uniform(reasoner):
+    import keras
+
+    return keras.random.uniform((), seed=reasoner.seed_generator)
+
+
+def _mean(values, sample_weight=None):
+    from keras import ops
+
+    if sample_weight is None:
+        return ops.mean(values)
+    weights = ops.cast(sample_weight, "float32")
+    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1e-12)

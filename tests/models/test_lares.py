@@ -1,0 +1,114 @@
+"""LARES with SPT (`learning="lares"`): same-target positives, the three-pass
+loss, learning, test-time depth, saving, settings (core: every backend)."""
+
+import keras
+import numpy as np
+import pytest
+
+from rearec_keras import LARES
+from rearec_keras.data.batches import PositiveBatches
+from rearec_keras.data.batches import positive_rows
+from rearec_keras.data.batches import same_target_groups
+
+np_ = keras.ops.convert_to_numpy
+
+
+def test_positives_share_the_target_and_fall_back_to_the_row_itself():
+    targets = np.array([5, 3, 5, 7, 3, 5])
+    rng = np.random.default_rng(0)
+    groups = same_target_groups(targets)
+    seen = set()
+    for _ in range(200):
+        rows = positive_rows(targets, rng, groups)
+        assert (targets[rows] == targets).all()
+        assert rows[3] == 3  # target 7 occurs once: the row itself
+        assert (rows[[0, 1, 2, 4, 5]] != [0, 1, 2, 4, 5]).all()  # another row when there is one
+        seen.update(zip(range(6), rows))
+    assert {(0, 2), (0, 5), (2, 0), (2, 5), (5, 0), (5, 2)} <= seen  # uniform over the others
+
+
+def test_positive_batches_carry_same_target_histories(tiny_split):
+    part = tiny_split.train
+    batches = PositiveBatches(part, 16, shuffle=True, seed=0)
+    (histories, positives), targets = batches[0]
+    assert histories.shape == positives.shape == (16, part.max_length)
+    by_history = {tuple(h): t for h, t in zip(part.histories, part.targets)}
+    for p, t in zip(positives, targets):
+        assert by_history[tuple(p)] == t
+
+
+def _model(num_items, **kwargs):
+    kwargs = {**dict(max_length=10, hidden_dim=16, num_heads=2, intermediate_dim=32,
+                     dropout=0.1, num_pre_layers=1, num_core_layers=1), **kwargs}
+    model = LARES(num_items, **kwargs)
+    model.build((None, 10))
+    return model
+
+
+def test_lares_learns_a_planted_pattern_and_scales_its_depth_at_test_time(tiny_split):
+    import rearec_keras
+
+    keras.utils.set_random_seed(0)
+    model = _model(tiny_split.num_items, reasoning_steps=2)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    batches = PositiveBatches(tiny_split.train, 64, shuffle=True, seed=0)
+    before = rearec_keras.evaluate(model, tiny_split.test)["recall@10"]
+    history = model.fit(batches, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    after = rearec_keras.evaluate(model, tiny_split.test)["recall@10"]
+    assert after > max(0.6, before + 0.25)  # chance: 10/30
+    params = model.count_params()
+    for k in (1, 4, 12):
+        scores = model.score(tiny_split.test.histories[:4], steps=k)
+        assert scores.shape == (4, tiny_split.num_items + 1) and np.isfinite(scores[:, 1:]).all()
+    assert model.count_params() == params and model.max_steps is None
+
+
+def test_the_spt_loss_adds_both_alignment_terms(tiny_split):
+    keras.utils.set_random_seed(1)
+    histories = tiny_split.train.histories[:32]
+    targets = tiny_split.train.targets[:32]
+    x = (histories, histories[::-1].copy())
+    base = _model(tiny_split.num_items, trajectory_weight=0.0, step_weight=0.0,
+                  state_init="zero", dropout=0.0)
+    weights = base.get_weights()
+    losses = {}
+    for alpha, gamma in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)):
+        model = _model(tiny_split.num_items, trajectory_weight=alpha, step_weight=gamma,
+                       state_init="zero", dropout=0.0, depth_sampler="constant")
+        model.set_weights(weights)
+        outputs = model(x, training=True)
+        losses[(alpha, gamma)] = float(np_(model.compute_loss(x, targets, outputs)))
+    assert losses[(1.0, 0.0)] > losses[(0.0, 0.0)] + 0.1  # unrelated "positives": InfoNCE > 0
+    assert losses[(0.0, 1.0)] > losses[(0.0, 0.0)]
+
+
+def test_round_trip_and_bad_settings(tmp_path, tiny_split):
+    model = _model(tiny_split.num_items, adapter="concat", pre_norm=True, state_init="zero")
+    path = tmp_path / "lares.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    histories = tiny_split.test.histories[:5]
+    np.testing.assert_allclose(loaded.score(histories, steps=3), model.score(histories, steps=3),
+                               atol=1e-5)
+    assert loaded.reasoning.adapter == "concat" and loaded.reasoning.norm_first
+    for kwargs, name in ((dict(reasoning_steps=0), "reasoning_steps"),
+                         (dict(trajectory_weight=-1.0), "trajectory_weight"),
+                         (dict(depth_sampler="geometric"), "depth_sampler"),
+                         (dict(similarity="l2"), "similarity")):
+        with pytest.raises(ValueError, match=name):
+            LARES(30, **kwargs)
+    with pytest.raises(ValueError, match="learning='lares'"):
+        LARES(30, learning="erl")
+
+
+def test_run_config_takes_the_official_defaults_for_lares():
+    from rearec_keras.experiments.config import RunConfig
+
+    config = RunConfig(learning="lares")
+    assert (config.reasoning_steps, config.base_temperature, config.dropout,
+            config.intermediate_dim) == (4, 1.0, 0.5, 256)
+    assert RunConfig(learning="lares", reasoning_steps=3).reasoning_steps == 3
+    assert RunConfig(learning="prl").reasoning_steps == 2  # others keep theirs
+    assert config.describe() == "SASRec+LARES (K=4)"
