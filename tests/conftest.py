@@ -41,6 +41,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "tf_only(reason): needs TensorFlow itself; skipped on other backends"
     )
+    config.addinivalue_line(
+        "markers", "heavy: long training in a core test; counted as `slow` on JAX and "
+        "PyTorch (whose compiles make it several times longer), run always on TensorFlow"
+    )
 
 
 def pytest_report_header(config):
@@ -60,6 +64,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.core)
         if backend != "tensorflow" and item.get_closest_marker("tf_only"):
             item.add_marker(skip_tf)
+        if backend != "tensorflow" and item.get_closest_marker("heavy"):
+            item.add_marker(pytest.mark.slow)
 
 
 def _value_and_grad(fn, inputs, variables=()):

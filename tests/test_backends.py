@@ -106,6 +106,7 @@ def _no_tf_backend():
     pytest.skip("neither jax nor torch is installed")
 
 
+@pytest.mark.slow
 def test_train_score_save_without_tensorflow(tmp_path, interactions):
     backend = _no_tf_backend()
     out = _run(WITHOUT_TENSORFLOW, backend, tmp_path, backend, interactions)
@@ -154,6 +155,7 @@ def saved_models(tmp_path_factory):
     return directory
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", BACKENDS)
 def test_keras_file_loads_on_another_backend(saved_models, target):
     if target == keras.backend.backend():

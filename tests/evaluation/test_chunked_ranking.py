@@ -51,6 +51,7 @@ def test_nan_target_gets_the_worst_rank():
     assert np_(chunked_target_ranks(users, items, [3], chunk_size=2)).tolist() == [5]
 
 
+@pytest.mark.heavy
 def test_compute_ranks_streams_a_model_and_matches(monkeypatch):
     model = ReaSASRec(50, max_length=6, hidden_dim=8, num_layers=1, num_heads=1,
                       intermediate_dim=8, learning="erl")

@@ -4,6 +4,11 @@ import runpy
 import sys
 from pathlib import Path
 
+import pytest
+
+# End-to-end runs: behind the `slow` marker (`python -m pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 

@@ -113,6 +113,7 @@ def test_evaluate_recommend_analyze(trained_run, interactions, capsys):
     assert max(int(g["rows"]) for g in users) - min(int(g["rows"]) for g in users) <= 1
 
 
+@pytest.mark.slow
 def test_compare_table(tmp_path, interactions, tiny, capsys):
     assert main(["compare", *tiny, "--data-path", interactions, "--epochs", "1",
                  "--methods", "base,erl", "--seeds", "0,1", "--out", str(tmp_path), "--quiet"]) == 0
@@ -128,6 +129,7 @@ def test_compare_table(tmp_path, interactions, tiny, capsys):
     assert f"({100 * (np.mean(erl) / base - 1):+.1f}%)" in out
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
     cases = [
         (["train", "--learning", "cot"], "invalid choice: 'cot'"),
@@ -152,6 +154,7 @@ def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
     assert not (tmp_path / "runs").exists()  # failed runs leave no directory
 
 
+@pytest.mark.slow
 def test_killed_run_resumes(tmp_path, interactions, tiny):
     run_dir = tmp_path / "killed"
     args = ["train", *tiny, "--data-path", interactions, "--epochs", "40", "--patience", "40",

@@ -11,6 +11,9 @@ import keras
 import numpy as np
 import pytest
 
+# End-to-end runs: behind the `slow` marker (`python -m pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 from rearec_keras.cli import main
 from rearec_keras.experiments import runner
 from rearec_keras.experiments.config import ConfigError

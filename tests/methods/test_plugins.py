@@ -118,6 +118,7 @@ def test_plugin_method_loss_matches_a_hand_computation_in_each_phase(midstep):
     np.testing.assert_allclose(mixed, expected, rtol=1e-4)
 
 
+@pytest.mark.heavy
 def test_plugin_method_trains_with_fit_switches_phase_and_round_trips(midstep, tmp_path):
     keras.utils.set_random_seed(0)
     model = _model(learning="midstep", mid_weight=0.3, reasoning_steps=2)
@@ -140,6 +141,7 @@ def test_plugin_method_trains_with_fit_switches_phase_and_round_trips(midstep, t
                                rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.tf_only(reason="export writes a TensorFlow SavedModel")
 def test_plugin_method_runs_through_train_tune_and_export_commands(midstep, tmp_path,
                                                                      interactions):

@@ -45,6 +45,7 @@ def _model(num_items, **kwargs):
     return model
 
 
+@pytest.mark.heavy
 def test_lares_learns_a_planted_pattern_and_scales_its_depth_at_test_time(tiny_split):
     import rearec_keras
 

@@ -26,6 +26,7 @@ def data(n=128, seed=0):
     return histories, (histories[:, -1] % N + 1).astype("int32")
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("learning", ["erl", "prl"])
 def test_mixed_bfloat16_trains_finite_with_float32_weights(learning):
     model = make("mixed_bfloat16", learning=learning)
@@ -40,6 +41,7 @@ def test_mixed_bfloat16_trains_finite_with_float32_weights(learning):
     assert scores.dtype == np.float32 and np.all(np.isfinite(scores))
 
 
+@pytest.mark.heavy
 def test_ranking_matches_float32_within_tolerance():
     mixed = make("mixed_bfloat16", learning="erl")
     exact = make("float32", learning="erl")

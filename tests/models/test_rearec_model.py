@@ -262,6 +262,7 @@ def test_bad_histories():
 # --- Learning a planted pattern -------------------------------------------------------
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("learning", ["erl", "prl"])
 def test_learns_a_planted_sequential_pattern(learning):
     """Item i is always followed by item i+1 (cyclically): recall@5 far above chance."""

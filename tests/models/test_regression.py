@@ -51,6 +51,7 @@ def _pins(name):
     return PINS[backend][name]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", CASES)
 def test_same_seed_gives_the_pinned_losses_weights_and_scores(name):
     backend = keras.backend.backend()

@@ -44,6 +44,7 @@ def loss_of(model, histories, targets):
     [("prl", 0, "code"), ("erl", 2, "code"), ("erl", 2, "paper"), ("prl", 2, "code"),
      ("prl", 3, "paper"), ("rpe", 2, "code")],
 )
+@pytest.mark.heavy
 def test_in_batch_softmax_over_the_whole_catalog_equals_the_full_softmax(learning, steps, variant):
     # A batch whose targets are every item exactly once: the in-batch
     # candidates are the catalog, and with equal counts log Q = log(B/N) = 0.
@@ -76,6 +77,7 @@ def test_logq_correction_changes_the_in_batch_loss_as_computed_by_hand():
     assert loss_of(plain, histories, targets) != pytest.approx(expected, rel=1e-3)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("negatives", ["in_batch", "uniform", "popularity"])
 @pytest.mark.parametrize("learning", ["erl", "prl"])
 def test_sampled_training_learns_saves_and_reloads(tmp_path, negatives, learning):
@@ -99,6 +101,7 @@ def test_sampled_training_learns_saves_and_reloads(tmp_path, negatives, learning
                                ops.convert_to_numpy(model.negative_sampler.log_q))
 
 
+@pytest.mark.heavy
 def test_inference_still_ranks_the_full_catalog():
     # Sampling only changes training: with the same weights, the sampled
     # model scores every item exactly as the full-softmax model does.

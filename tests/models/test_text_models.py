@@ -130,6 +130,7 @@ def test_item_feature_table_is_frozen_and_gathers_rows():
 # Models.
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("cls", [ReaUniSRec, ReaMoRec])
 @pytest.mark.parametrize("fusion", [False, True])
 def test_inputs_and_candidates_share_one_adapted_table(cls, fusion):
@@ -176,6 +177,7 @@ def test_items_with_the_same_text_get_the_same_score():
     (ReaUniSRec, "erl"), (ReaUniSRec, "prl"), (ReaMoRec, "erl"), (ReaMoRec, "prl"),
     (UniSRec, None), (MoRec, None),
 ])
+@pytest.mark.heavy
 def test_training_lowers_the_loss_trains_the_adaptor_and_keeps_features(cls, learning, tmp_path):
     # A fixed seed: the outcome must not depend on which tests ran before.
     keras.utils.set_random_seed(0)
@@ -215,6 +217,7 @@ def test_text_models_train_with_a_sampled_softmax():
 # Cold start.
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("fusion", [False, True])
 def test_with_item_features_scores_new_items_from_their_text(fusion):
     model = make(ReaUniSRec, learning="prl", id_fusion=fusion)

@@ -7,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# End-to-end runs: behind the `slow` marker (`python -m pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 TUNING = Path(__file__).resolve().parents[2] / "tuning"
 TINY = ["--dataset", "table", "--max-length", "10", "--hidden-dim", "16",
         "--intermediate-dim", "32", "--batch-size", "64"]

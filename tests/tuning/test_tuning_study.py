@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+# End-to-end runs: behind the `slow` marker (`python -m pytest -m slow`).
+pytestmark = pytest.mark.slow
+
 from rearec_keras.evaluation import evaluate
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.runner import RunError
