@@ -156,3 +156,37 @@ def _mean(values, sample_weight=None):
         return ops.mean(values)
     weights = ops.cast(sample_weight, "float32")
     return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1e-12)
+
+
+def filter_training_rows(model, part, top_k=100, passes=3, batch_size=512):
+    """The released filter between SPT and RPT: the training rows whose
+    target ranks in the top `top_k` of at least one of `passes` evaluation
+    passes (each with a fresh `T_0` when `state_init="normal"`).
+
+    Ranks are `rearec_keras.evaluation.target_ranks`' (ties count against
+    the target). Returns `(kept_indices, report)`: int64 row indices into
+    `part` and a JSON-ready dict of the counts and the rule.
+    """
+    import numpy as np
+
+    from rearec_keras.evaluation import check_catalog
+    from rearec_keras.evaluation import target_ranks
+    from rearec_keras.utils.validation import check_int
+
+    check_int("top_k", top_k, 1)
+    check_int("passes", passes, 1)
+    histories, targets = check_catalog(model, part)
+    keep = np.zeros(len(targets), dtype=bool)
+    for _ in range(passes):
+        for start in range(0, len(targets), batch_size):
+            rows = slice(start, start + batch_size)
+            scores = model.score(histories[rows], batch_size=batch_size)
+            ranks = np.asarray(target_ranks(scores, targets[rows]))
+            keep[rows] |= ranks <= top_k
+    kept = np.flatnonzero(keep)
+    report = {"step": "lares_filter", "rows": int(len(targets)), "kept": int(len(kept)),
+              "removed": int(len(targets) - len(kept)), "top_k": int(top_k),
+              "passes": int(passes),
+              "reason": f"training rows whose target is outside the top {top_k} in all "
+                        f"{passes} evaluation passes of the pre-trained model"}
+    return kept, report

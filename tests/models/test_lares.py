@@ -113,3 +113,38 @@ def test_run_config_takes_the_official_defaults_for_lares():
     assert RunConfig(learning="lares", reasoning_steps=3).reasoning_steps == 3
     assert RunConfig(learning="prl").reasoning_steps == 2  # others keep theirs
     assert config.describe() == "SASRec+LARES (K=4)"
+
+
+class _PassScores:
+    """A model stand-in whose `score` returns preset score rows per pass."""
+
+    def __init__(self, passes, num_items):
+        self.passes, self.num_items, self.calls = passes, num_items, 0
+
+    def score(self, histories, batch_size=None):
+        scores = self.passes[self.calls]
+        self.calls += 1
+        return scores
+
+
+def test_the_filter_keeps_exactly_the_rows_with_the_target_in_some_pass_top_k():
+    from rearec_keras.methods.lares import filter_training_rows
+
+    class Part:
+        histories = np.ones((4, 3), dtype="int32")
+        targets = np.array([1, 2, 3, 4], dtype="int32")
+        num_items = 5
+
+    rng = np.random.default_rng(0)
+    passes = [rng.normal(size=(4, 6)).astype("float32") for _ in range(3)]
+    passes = [np.where(np.arange(6) == 0, -1e9, s) for s in passes]
+    model = _PassScores(passes, 5)
+    kept, report = filter_training_rows(model, Part, top_k=2, passes=3, batch_size=4)
+    expected = set()
+    for s in passes:
+        for row, t in enumerate(Part.targets):
+            rank = 1 + int((np.delete(s[row, 1:], t - 1) >= s[row, t]).sum())
+            if rank <= 2:
+                expected.add(row)
+    assert set(kept.tolist()) == expected and model.calls == 3
+    assert report["kept"] == len(expected) and report["rows"] == 4 and report["top_k"] == 2
