@@ -122,7 +122,10 @@ class SequentialRecommender(keras.Model):
         # `predict_on_batch`, the evaluator); inside a traced function
         # (`fit`, `predict`'s compiled step) they were checked on the way in.
         if args and not kwargs.get("training", False):
-            values = concrete_values(args[0])
+            inputs = args[0]
+            if isinstance(inputs, list):  # rows of ids (ragged ones get a clear error)
+                inputs = _as_history_array(inputs)
+            values = concrete_values(inputs)
             if values is not None:
                 self.check_item_ids(values)
         return super().__call__(*args, **kwargs)

@@ -87,8 +87,9 @@ def test_empty_batches_give_empty_results_and_ragged_lists_explain_padding(small
     assert small_model.reasoning_states(empty).shape == (0, 3, 8)
     ids, scores = small_model.recommend(empty, k=4)
     assert ids.shape == scores.shape == (0, 4) and ids.dtype == np.int32
-    with pytest.raises(ValueError, match="different lengths.*left-pad every row with 0"):
-        small_model.predict([[1, 2, 3], [4]])
+    for way in (small_model.predict, small_model.score, small_model):
+        with pytest.raises(ValueError, match="different lengths.*left-pad every row with 0"):
+            way([[1, 2, 3], [4]])
 
 
 def test_the_models_refuse_the_same_bounds():
