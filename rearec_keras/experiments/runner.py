@@ -7,8 +7,9 @@ directory holds:
 - `data.json`: dataset and split statistics (with every filtering step) and
   the data `fingerprint` (`Split.fingerprint()`): resuming, `evaluate`,
   `recommend` and `analyze` refuse data with another fingerprint;
-- `log.csv` and `tensorboard/`: exactly one row / event per epoch (loss,
-  validation metrics), also across kills and resumes;
+- `log.csv`: exactly one row per epoch (loss, validation metrics), also
+  across kills and resumes; `tensorboard/`: the same as events (an epoch
+  trained again after a kill is written again; TensorBoard shows both);
 - `best.keras`: the model of the best validation epoch (written aside and
   renamed: never half-written);
 - `state.json`: early-stopping state (best epoch and value, patience left,
