@@ -18,10 +18,12 @@ Training batches carry the positive histories: `training_batches`.
 """
 
 from rearec_keras.methods.method import Method
+from rearec_keras.methods.method import Phase
 from rearec_keras.methods.registry import register_method
 from rearec_keras.methods.setting import Setting
 from rearec_keras.utils.choices import ADAPTERS
 from rearec_keras.utils.choices import DEPTH_SAMPLERS
+from rearec_keras.utils.choices import REWARDS
 from rearec_keras.utils.choices import SIMILARITIES
 from rearec_keras.utils.choices import STATE_INITS
 
@@ -64,6 +66,19 @@ class LARESMethod(Method):
         Setting("alignment_temperature", 1.0, "temperature of LARES' alignment InfoNCE",
                 symbol="τ_a", minimum=0.0, exclusive_minimum=True),
         Setting("same_step", True, "both views of the trajectory term share one depth"),
+        Setting("rpt_after_epochs", None, "LARES' reinforcement post-training (GRPO) starts "
+                "after this many SPT epochs (None: SPT only)", kind=int, minimum=1,
+                optional=True),
+        Setting("group_size", 4, "GRPO rollouts per training row", symbol="G", minimum=2),
+        Setting("rpt_kl_weight", 1.0, "weight of the k3 KL to the frozen SPT reference",
+                symbol="β", minimum=0.0),
+        Setting("reward", "recall", "the rollout reward: Recall@k or NDCG@k of its last step",
+                choices=REWARDS),
+        Setting("reward_k", 10, "the cut-off of the rollout reward", minimum=1),
+        Setting("rpt_learning_rate", 5e-4, "learning rate in RPT (released)", minimum=0.0,
+                exclusive_minimum=True),
+        Setting("rpt_dropout", 0.1, "dropout of the reasoner in RPT (released)", minimum=0.0,
+                maximum=1.0, exclusive_maximum=True),
     )
     # Official yaml/run-script values and RecBole 3.0's, around them.
     search_space = {
@@ -79,7 +94,7 @@ class LARESMethod(Method):
             raise ValueError(f"learning='lares' needs reasoning_steps (the mean depth k̄) >= 1, "
                              f"got {reasoning_steps}.")
 
-    def make_reasoner(self, model, encoder=None):
+    def make_reasoner(self, model, encoder=None, name="reasoning"):
         from rearec_keras.layers.depth_recurrent import DepthRecurrentReasoning
 
         if encoder is not None:
@@ -92,7 +107,7 @@ class LARESMethod(Method):
             adapter=self.adapter, state_init=self.state_init, state_std=self.state_std,
             state_scale=self.state_scale, norm_first=self.pre_norm, dropout=model.dropout,
             input_layer_norm=model.input_layer_norm, input_dropout=model.dropout,
-            layer_norm_epsilon=model.layer_norm_epsilon, name="reasoning",
+            layer_norm_epsilon=model.layer_norm_epsilon, name=name,
         )
 
     # ------------------------------------------------------------------
@@ -106,10 +121,140 @@ class LARESMethod(Method):
         return PositiveBatches(part, batch_size, shuffle=shuffle, seed=seed,
                                drop_remainder=drop_remainder)
 
+    # ------------------------------------------------------------------
+    # Phases: SPT, then (with rpt_after_epochs) RPT against a frozen copy.
+
+    def phases(self, model):
+        if self.rpt_after_epochs is None:
+            return (Phase("spt"),)
+        return (Phase("spt", epochs=self.rpt_after_epochs), Phase("rpt", options={"rpt": True}))
+
+    def build(self, model):
+        if self.rpt_after_epochs is None:
+            return
+        if model.negatives != "full":
+            raise ValueError("LARES' RPT scores the whole catalog (negatives='full'); got "
+                             f"negatives={model.negatives!r}.")
+        if model.dropout == 0 and self.rpt_dropout > 0:
+            # Keras creates a Dropout's random state only for a positive rate.
+            raise ValueError(f"rpt_dropout={self.rpt_dropout} needs a model built with "
+                             "dropout > 0; pass rpt_dropout=0.0 or a positive dropout.")
+        from rearec_keras.layers import LeftPaddedPositionEmbedding
+
+        # The frozen reference (the SPT weights, copied when RPT starts):
+        # its own reasoner, item table and positions, never trained.
+        reference = self.make_reasoner(model, name="reference_reasoning")
+        reference.trainable = False
+        model.reference_reasoning = reference
+        model.reference_position = LeftPaddedPositionEmbedding(
+            model.max_length, model.hidden_dim, name="reference_position")
+        model.reference_position.trainable = False
+        model.reference_table = model.add_weight(
+            shape=(model.num_items + 1, model.hidden_dim), initializer="zeros",
+            trainable=False, name="reference_item_table")
+        model.reference_ready = model.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="reference_ready")
+
+    def build_weights(self, model):
+        if self.rpt_after_epochs is None:
+            return
+        import numpy as np
+
+        dummy = np.zeros((1, model.max_length), dtype="int32")
+        dummy[0, -1] = 1
+        self.reference_states(model, dummy, 1)
+
+    def on_phase_start(self, model, phase):
+        if not phase.options.get("rpt"):
+            return
+        from keras import ops
+
+        # A resumed run restores the snapshot with the weights: copy once.
+        if float(ops.convert_to_numpy(model.reference_ready)) == 0.0:
+            model.reference_reasoning.set_weights(model.reasoning.get_weights())
+            model.reference_position.set_weights(model.position_embedding.get_weights())
+            model.reference_table.assign(ops.cast(model._item_table(training=False), "float32"))
+            model.reference_ready.assign(1.0)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None:
+            optimizer.learning_rate.assign(self.rpt_learning_rate)
+        import keras
+
+        for layer in model.reasoning._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = self.rpt_dropout
+
+    def reference_states(self, model, histories, depth):
+        """The frozen reference's outputs at `depth` (evaluation mode; its
+        `T_0` drawn as its `state_init` says)."""
+        from keras import ops
+
+        histories = ops.cast(histories, "int32")
+        mask = ops.not_equal(histories, 0)
+        x = ops.take(ops.cast(model.reference_table, model.compute_dtype), histories, axis=0)
+        x = x + model.reference_position(mask)
+        return model.reference_reasoning(x, mask, steps=depth, training=False)
+
+    def rpt_loss(self, model, x, y, sample_weight=None):
+        """GRPO over `group_size` rollouts per row (see `losses.lares`)."""
+        from keras import ops
+
+        from rearec_keras.losses.lares import group_advantages
+        from rearec_keras.losses.lares import grpo_loss
+        from rearec_keras.losses.lares import ranking_reward
+
+        histories, _ = self.split_inputs(x)
+        targets = ops.cast(y, "int32")
+        tau = model.base_temperature
+        reasoner = model.reasoning
+        ref_table = ops.cast(model.reference_table, "float32")
+
+        def target_log_probs(states, table=None):  # [B, S, d] -> [B, S]
+            logits = model._logits(states, table) / tau
+            log_probs = ops.log_softmax(logits, axis=-1)
+            index = ops.broadcast_to(ops.reshape(targets, (-1, 1, 1)),
+                                     (ops.shape(logits)[0], ops.shape(logits)[1], 1))
+            return ops.squeeze(ops.take_along_axis(log_probs, index, axis=-1), -1)
+
+        rollouts = []
+        for _ in range(self.group_size):
+            depth = reasoner.sample_depth()
+            out = model._states(histories, training=True, depth=depth)
+            ref = self.reference_states(model, histories, depth)
+            steps = out["states"][:, 1:]
+            valid = (out["step_mask"][:, 1:] if "step_mask" in out
+                     else ops.ones(ops.shape(steps)[:2], "bool"))
+            last = self.pool(out["states"], out.get("step_mask"))
+            reward = ranking_reward(model._logits(ops.expand_dims(last, 1))[:, 0] / tau,
+                                    targets, self.reward, self.reward_k)
+            rollouts.append((target_log_probs(steps), target_log_probs(ref["states"][:, 1:],
+                                                                       ref_table),
+                             valid, ops.stop_gradient(reward)))
+        # Unequal depths (eager PyTorch draws Python ints): pad to the deepest.
+        width = max(int(r[0].shape[1]) for r in rollouts)
+
+        def pad(t, value):
+            extra = width - int(t.shape[1])
+            return t if extra == 0 else ops.pad(t, ((0, 0), (0, extra)), constant_values=value)
+
+        log_probs = ops.stack([pad(r[0], 0.0) for r in rollouts], axis=1)  # [B, G, S]
+        ref_log_probs = ops.stack([pad(r[1], 0.0) for r in rollouts], axis=1)
+        mask = ops.stack([pad(ops.cast(r[2], "float32"), 0.0) for r in rollouts], axis=1)
+        advantages = group_advantages(ops.stack([r[3] for r in rollouts], axis=1))  # [B, G]
+        per_rollout = grpo_loss(ops.reshape(log_probs, (-1, width)),
+                                ops.reshape(ref_log_probs, (-1, width)),
+                                ops.reshape(advantages, (-1,)),
+                                ops.reshape(mask, (-1, width)) > 0, self.rpt_kl_weight)
+        per_row = ops.mean(ops.reshape(per_rollout, (-1, self.group_size)), axis=1)
+        return _mean(per_row, sample_weight)
+
     def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
         from keras import ops
 
         from rearec_keras.losses.lares import symmetric_info_nce
+
+        if model.phase.options.get("rpt"):
+            return self.rpt_loss(model, x, y, sample_weight)
 
         histories, positives = self.split_inputs(x)
         if positives is None:  # plain (histories, targets) data: the row itself

@@ -170,7 +170,17 @@ class Method:
         return x, None
 
     def build(self, model):
-        """Creates what depends on the model (K, τ): e.g. the losses."""
+        """Creates what depends on the model (K, τ): e.g. the losses (and
+        layers the method adds to the model, under its dtype policy)."""
+
+    def build_weights(self, model):
+        """Builds the layers `build` added to the model (called once the
+        model's own weights exist)."""
+
+    def on_phase_start(self, model, phase):
+        """Called when training enters `phase` (a switch at an epoch
+        boundary, also after a resume): e.g. snapshot a reference model,
+        change the learning rate."""
 
     def phases(self, model) -> tuple:
         """The training phases (default: one phase for the whole run)."""

@@ -236,7 +236,8 @@ class ReaRecModel(SequentialRecommender):
             self.reasoning = reasoner
         self._reasoner_mode = _accepts(self.reasoning, "mode")
         self._eval_ce = MultiStepCrossEntropy(name="step_ce")
-        self.method.build(self)
+        with self._sublayer_policy():
+            self.method.build(self)
         self.phases = tuple(self.method.phases(self))
         names = [p.name for p in self.phases]
         if len(set(names)) != len(names):
@@ -305,6 +306,8 @@ class ReaRecModel(SequentialRecommender):
             )
         if index != self._phase_index:
             self._phase_index = index
+            if retrace:
+                self.method.on_phase_start(self, self.phases[index])
             if retrace and getattr(self, "train_function", None) is not None:
                 self.make_train_function(force=True)
 
@@ -438,6 +441,7 @@ class ReaRecModel(SequentialRecommender):
         self._logits(ops.zeros((1, self.hidden_dim)))
         if self.negative_sampler is not None:
             self.negative_sampler.build()
+        self.method.build_weights(self)
         self.built = True
 
     def call(self, histories, training=False):

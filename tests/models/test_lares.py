@@ -148,3 +148,74 @@ def test_the_filter_keeps_exactly_the_rows_with_the_target_in_some_pass_top_k():
                 expected.add(row)
     assert set(kept.tolist()) == expected and model.calls == 3
     assert report["kept"] == len(expected) and report["rows"] == 4 and report["top_k"] == 2
+
+
+def _rpt_model(num_items, **kwargs):
+    kwargs = {**dict(rpt_after_epochs=1, state_init="zero", dropout=0.0, rpt_dropout=0.0,
+                     reasoning_steps=2), **kwargs}
+    return _model(num_items, **kwargs)
+
+
+def test_rpt_starts_from_a_frozen_copy_of_the_spt_model(tiny_split):
+    keras.utils.set_random_seed(2)
+    model = _rpt_model(tiny_split.num_items)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert [p.name for p in model.phases] == ["spt", "rpt"]
+    histories = tiny_split.test.histories[:8]
+    model.set_phase("rpt")  # the switch PhaseSchedule makes after the SPT epochs
+    assert float(np_(model.reference_ready)) == 1.0
+    assert float(np_(model.optimizer.learning_rate)) == pytest.approx(5e-4)
+    ref = model.method.reference_states(model, histories, 2)["states"]
+    own = model._states(histories, steps=2)["states"]
+    np.testing.assert_allclose(np_(ref), np_(own), atol=1e-5)
+    assert not model.reference_reasoning.trainable_weights
+    # A resumed run keeps its restored snapshot: entering RPT again copies nothing.
+    model.reasoning.set_weights([w + 0.1 for w in model.reasoning.get_weights()])
+    model.set_phase("spt")
+    model.set_phase("rpt")
+    np.testing.assert_allclose(np_(model.method.reference_states(model, histories, 2)["states"]),
+                               np_(ref), atol=1e-6)
+
+
+def test_rpt_loss_is_zero_with_tied_rewards_and_the_reference_equal_to_the_policy(
+        tiny_split, value_and_grad):
+    keras.utils.set_random_seed(3)
+    # reward_k = the whole catalog: every rollout has reward 1, so every
+    # advantage is 0; the reference is the policy: the KL term is 0 too.
+    model = _rpt_model(tiny_split.num_items, reward_k=tiny_split.num_items,
+                       depth_sampler="constant")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.set_phase("rpt")
+    histories = tiny_split.train.histories[:16]
+    targets = tiny_split.train.targets[:16]
+    variables = model.reasoning.trainable_weights
+
+    def loss(z):  # gradients are taken with respect to the reasoner's weights
+        return model.method.rpt_loss(model, histories, keras.ops.convert_to_tensor(targets)) + (
+            0.0 * keras.ops.sum(z))
+
+    value, grads = value_and_grad(loss, [np.zeros((1,), "float32")], variables)
+    assert abs(float(value)) < 1e-6
+    for g in grads[1:]:
+        assert g is None or np.abs(g).max() < 1e-6
+
+
+@pytest.mark.heavy
+def test_spt_then_rpt_trains_with_fit_and_round_trips(tmp_path, tiny_split):
+    keras.utils.set_random_seed(4)
+    model = _rpt_model(tiny_split.num_items, group_size=2, dropout=0.2, rpt_dropout=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(PositiveBatches(tiny_split.train, 64, shuffle=True, seed=0), epochs=2,
+                        verbose=0)
+    assert np.isfinite(history.history["loss"]).all() and model.phase.name == "rpt"
+    rates = {layer.rate for layer in model.reasoning._flatten_layers(include_self=False)
+             if isinstance(layer, keras.layers.Dropout)}
+    assert rates == {0.1}  # RPT's dropout
+    with pytest.raises(ValueError, match="rpt_dropout=0.1 needs a model built with dropout > 0"):
+        _rpt_model(30, rpt_dropout=0.1)
+    path = tmp_path / "rpt.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.phase.name == "rpt" and float(np_(loaded.reference_ready)) == 1.0
+    histories = tiny_split.test.histories[:4]
+    np.testing.assert_allclose(loaded.score(histories), model.score(histories), atol=1e-5)
