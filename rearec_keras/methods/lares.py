@@ -167,13 +167,16 @@ class LARESMethod(Method):
     def on_phase_start(self, model, phase):
         if not phase.options.get("rpt"):
             return
+        import numpy as np
         from keras import ops
 
         # A resumed run restores the snapshot with the weights: copy once.
         if float(ops.convert_to_numpy(model.reference_ready)) == 0.0:
             model.reference_reasoning.set_weights(model.reasoning.get_weights())
             model.reference_position.set_weights(model.position_embedding.get_weights())
-            model.reference_table.assign(ops.cast(model._item_table(training=False), "float32"))
+            # A numpy copy: on JAX a variable must not share its buffer.
+            model.reference_table.assign(np.array(
+                ops.convert_to_numpy(model._item_table(training=False)), dtype="float32"))
             model.reference_ready.assign(1.0)
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
