@@ -204,11 +204,21 @@ def cmd_evaluate(args):
 
     config, model = runner.load_run(args.run)
     config, split = _data_for(config, args, model)
+    from rearec_keras.experiments import reports
+
     out = {
         part: runner.step_metrics(model, getattr(split, part), config.ks, config.eval_batch_size)
         for part in args.parts
     }
     print(runner.results_table(out, config.ks))
+    for part in args.parts:  # test-time depth scaling (LARES)
+        sweep = reports.depth_sweep(model, getattr(split, part), config.ks,
+                                    batch_size=config.eval_batch_size)
+        if sweep is not None:
+            out[part]["depth_sweep"] = sweep
+            print(f"\n{part}: test-time depth sweep (same weights; trained mean depth "
+                  f"{model.reasoning_steps})")
+            print(reports.sweep_table(sweep, config.ks))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
@@ -331,6 +341,9 @@ def cmd_analyze(args):
     oracle = results["oracle"][-1]
     print(f"  oracle (best step per row): NDCG@{k} {oracle[f'ndcg@{k}']:.4f}; best step counts "
           f"{results['best_step_counts']}")
+    if "depth_sweep" in results:
+        print(f"  test-time depth sweep: " + ", ".join(
+            f"k={r['depth']} N@{k} {r[f'ndcg@{k}']:.4f}" for r in results["depth_sweep"]))
     for name, path in files.items():
         print(f"  {name}: {path}")
     return 0

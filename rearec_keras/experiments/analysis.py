@@ -277,4 +277,28 @@ def analyze(model, split, out_dir, part="test", ks=(10, 20), k=20, batch_size=51
         model, getattr(split, part), split.train_item_counts(), ks=ks, k=k, batch_size=batch_size
     )
     files = write_analyses(results, out_dir, title=title)
+    from rearec_keras.experiments.reports import depth_sweep
+
+    sweep = depth_sweep(model, getattr(split, part), tuple(sorted(set(ks) | {k})),
+                        batch_size=batch_size)
+    if sweep is not None:  # test-time depth scaling (a reasoner that runs any depth)
+        results["depth_sweep"] = sweep
+        files.update(write_depth_sweep(sweep, k, Path(out_dir), title=title))
     return results, files
+
+
+def write_depth_sweep(rows, k, out_dir, title=""):
+    """`depth_sweep.csv` and `.png`: NDCG@k and Recall@k against the depth."""
+    plt = _plt()
+    _write_csv(out_dir / "depth_sweep.csv", rows)
+    depths = [r["depth"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, (f"ndcg@{k}", f"recall@{k}")):
+        ax.plot(depths, [r[metric] for r in rows], "o-")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(depths, [str(d) for d in depths])
+        ax.set_xlabel("test-time depth k")
+        ax.set_ylabel(metric.upper())
+        ax.grid(alpha=0.3)
+    fig.suptitle("Test-time depth scaling" + (f" — {title}" if title else ""), fontsize=10)
+    return {"depth_sweep": _save(plt, fig, out_dir / "depth_sweep.png")}

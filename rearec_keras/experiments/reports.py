@@ -11,6 +11,38 @@ def monitor_name(config: RunConfig) -> str:
     return f"val_{metric}@{k}"
 
 
+# LARES' test-time depth sweep (official `test_recurrence_ratios` with k̄ = 4).
+SWEEP_DEPTHS = (1, 2, 4, 8, 12, 16)
+
+
+def depth_sweep(model, part, ks, depths=SWEEP_DEPTHS, batch_size=512):
+    """Metrics at each test-time depth `[{"depth": k, "ndcg@10": ...}]` for
+    a model whose reasoner runs any depth (`model.max_steps is None`, e.g.
+    LARES); None for the others. Same weights at every depth."""
+    if getattr(model, "max_steps", 0) is not None:
+        return None
+    from rearec_keras.evaluation import evaluate
+
+    rows = []
+    for depth in depths:
+        metrics = evaluate(model, part, ks=ks, batch_size=batch_size,
+                           score_fn=lambda m, h, d=depth: m.score(h, steps=d,
+                                                                  batch_size=batch_size))
+        rows.append({"depth": int(depth), **metrics})
+    return rows
+
+
+def sweep_table(rows, ks) -> str:
+    """A markdown table of `depth_sweep` rows."""
+    columns = metric_columns(ks)
+    lines = ["| depth | " + " | ".join(c[1] for c in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for row in rows:
+        lines.append(f"| {row['depth']} | " + " | ".join(f"{row[c[0]]:.4f}" for c in columns)
+                     + " |")
+    return "\n".join(lines)
+
+
 def step_metrics(model, part, ks, batch_size=512):
     """Metrics of the model's inference scores and of each reasoning state.
 
