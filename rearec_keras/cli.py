@@ -342,7 +342,7 @@ def cmd_analyze(args):
     print(f"  oracle (best step per row): NDCG@{k} {oracle[f'ndcg@{k}']:.4f}; best step counts "
           f"{results['best_step_counts']}")
     if "depth_sweep" in results:
-        print(f"  test-time depth sweep: " + ", ".join(
+        print("  test-time depth sweep: " + ", ".join(
             f"k={r['depth']} N@{k} {r[f'ndcg@{k}']:.4f}" for r in results["depth_sweep"]))
     for name, path in files.items():
         print(f"  {name}: {path}")
