@@ -3,6 +3,8 @@
 
 import json
 
+import pytest
+
 from rearec_keras.cli import main
 
 SMALL = ["--dataset", "table", "--max-length", "10", "--hidden-dim", "16",
@@ -29,3 +31,17 @@ def test_lares_trains_and_reports_its_depth_sweep(tmp_path, interactions, capsys
     assert main(["analyze", str(run_dir), "--out", str(tmp_path / "an")]) == 0
     assert (tmp_path / "an" / "depth_sweep.png").exists()
     assert (tmp_path / "an" / "depth_sweep.csv").read_text().startswith("depth,")
+
+
+@pytest.mark.slow
+def test_lares_tunes_over_its_own_search_space(tmp_path, interactions, capsys):
+    from rearec_keras.methods import get_method
+
+    out = tmp_path / "tune"
+    assert main(["tune", *SMALL, "--data-path", interactions, "--epochs", "1",
+                 "--max-trials", "2", "--algorithm", "random", "--out", str(out),
+                 "--quiet"]) == 0
+    with open(out / "trials.csv") as f:
+        header = f.readline().strip().split(",")
+    space = get_method("lares").search_space
+    assert set(space) - {"reasoning_steps"} <= set(header)
