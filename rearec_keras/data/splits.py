@@ -26,6 +26,13 @@ Protocols:
   column is used as is when present.
 
 Every dropped example is counted in `Split.report` with its reason.
+
+Duplicates: every protocol first runs `drop_duplicates(dataset, duplicates)`
+(`duplicates=` argument) unless the dataset's preprocessing already ran it.
+Exact duplicate interactions (same user, item and timestamp) would put a
+target into its own history: `"exact"` (default) drops them, counted in the
+report; `"first"` / `"last"` keep one interaction per (user, item) pair;
+`"none"` keeps everything.
 """
 
 from __future__ import annotations
@@ -471,12 +478,8 @@ def leave_one_out(
             train, validation and test target: `"raise"` (default) raises a
             `DataError` naming them, `"drop"` removes them and records how
             many.
-        duplicates: exact duplicate interactions (same user, item and
-            timestamp) would put a target into its own history: `"exact"`
-            (default) drops them, counted in the report; `"first"` /
-            `"last"` keep one interaction per (user, item) pair; `"none"`
-            keeps everything. Skipped when the dataset's preprocessing
-            already ran `drop_duplicates`.
+        duplicates: repeated interactions, see the module docstring
+            (default `"exact"`).
 
     Returns:
         A `Split` whose `valid` and `test` parts hold one example per user.
@@ -586,12 +589,8 @@ def temporal_split(
             training rows; validation/test rows whose target or visible
             history holds another item are dropped and counted. `"keep"`:
             the catalog is every item.
-        duplicates: exact duplicate interactions (same user, item and
-            timestamp) would put a target into its own history: `"exact"`
-            (default) drops them, counted in the report; `"first"` /
-            `"last"` keep one interaction per (user, item) pair; `"none"`
-            keeps everything. Skipped when the dataset's preprocessing
-            already ran `drop_duplicates`.
+        duplicates: repeated interactions, see the module docstring
+            (default `"exact"`).
 
     Returns:
         A `Split`.
@@ -657,12 +656,8 @@ def predefined_split(
             hold low-rated items that were filtered out as targets. If the
             column is absent (or None), histories are built from the
             dataset's chronological interactions.
-        duplicates: exact duplicate interactions (same user, item and
-            timestamp) would put a target into its own history: `"exact"`
-            (default) drops them, counted in the report; `"first"` /
-            `"last"` keep one interaction per (user, item) pair; `"none"`
-            keeps everything. Skipped when the dataset's preprocessing
-            already ran `drop_duplicates`.
+        duplicates: repeated interactions, see the module docstring
+            (default `"exact"`).
     """
     min_history = _check_common(max_length, min_history)
     if cold_items not in COLD_ITEM_MODES:

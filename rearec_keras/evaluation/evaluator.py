@@ -101,19 +101,21 @@ def _data_catalog(data):
     return None if value is None else int(value)
 
 
-def check_catalog(model, data):
+def check_catalog(model, data, histories=True):
     """Raises `ValueError` if `data` (a split part, or `(histories,
     targets)`) does not fit `model`'s catalog: a part carrying another
-    catalog size, or target / history ids outside `1..model.num_items`.
-    Returns the validated `(histories, targets)`."""
+    catalog size, or target (and, with `histories=True`, history) ids
+    outside `1..model.num_items`. Returns the validated `(histories,
+    targets)`. (A model's own input check reports bad history ids itself.)"""
     data_items = _data_catalog(data)
-    histories, targets = _unpack_data(data)
+    arrays = _unpack_data(data)
     num_items = getattr(model, "num_items", None)
     _check_same_catalog(data_items, num_items)
     if num_items is not None:
-        _check_targets_in_catalog(targets, int(num_items))
-        _check_histories_in_catalog(histories, int(num_items))
-    return histories, targets
+        _check_targets_in_catalog(arrays[1], int(num_items))
+        if histories:
+            _check_histories_in_catalog(arrays[0], int(num_items))
+    return arrays
 
 
 def _check_same_catalog(data_items, model_items):
@@ -248,8 +250,7 @@ def compute_ranks(
     ```
     """
     data_items = _data_catalog(data)
-    histories, targets = _unpack_data(data)
-    _check_same_catalog(data_items, getattr(model, "num_items", None))
+    histories, targets = check_catalog(model, data, histories=exclude_history)
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, (int, np.integer))

@@ -385,13 +385,11 @@ class RunConfig:
         values.update(changes)
         return RunConfig.from_dict(values)
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
     def save(self, path) -> None:
+        """Writes the settings as JSON (aside, then renamed)."""
         from rearec_keras.utils.files import write_text_atomic
 
-        write_text_atomic(path, self.to_json())
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     def describe(self, steps=True) -> str:
         """Short model name, e.g. `SASRec+PRL (K=2)`, `BERT4Rec` or

@@ -12,7 +12,7 @@ from rearec_keras.utils.files import CorruptFileError
 from rearec_keras.utils.files import read_json
 
 # What to do about a corrupt file of a run directory.
-_REMEDY = {
+REMEDIES = {
     "config.json": "delete the run directory (or pass another --run-dir) to start a new run",
     "data.json": "delete data.json; the next `rearec-keras train` on this directory writes it "
                  "again (and can no longer check that the data did not change)",
@@ -24,7 +24,7 @@ _REMEDY = {
 
 def read_run_file(run_dir, name):
     """A JSON file of a run directory (`CorruptFileError` if unreadable)."""
-    return read_json(Path(run_dir) / name, _REMEDY[name])
+    return read_json(Path(run_dir) / name, REMEDIES[name])
 
 
 def read_config(run_dir) -> dict:
@@ -146,7 +146,7 @@ def load_run(run_dir_or_model):
         with lenient_paths():
             config = RunConfig.from_dict(read_run_file(path, "config.json"),
                                          source=str(config_path))
-        remedy = _REMEDY["best.keras"]
+        remedy = REMEDIES["best.keras"]
     elif path.is_file():
         config, model_path, remedy = None, path, None
     else:

@@ -49,6 +49,7 @@ from rearec_keras.experiments.reports import metric_columns  # noqa: F401
 from rearec_keras.experiments.reports import monitor_name
 from rearec_keras.experiments.reports import results_table
 from rearec_keras.experiments.reports import step_metrics
+from rearec_keras.experiments.run_dir import REMEDIES
 from rearec_keras.experiments.run_dir import RunError
 from rearec_keras.experiments.run_dir import check_catalog  # noqa: F401
 from rearec_keras.experiments.run_dir import check_data
@@ -124,7 +125,7 @@ def _train_run(config, run_dir, setup, lock, verbose, split, dataset, item_featu
         check_data(run_dir, split)
     run_dir.mkdir(parents=True, exist_ok=True)
     lock.acquire()
-    write_text_atomic(run_dir / "config.json", config.to_json())
+    config.save(run_dir / "config.json")
     write_text_atomic(run_dir / "data.json",
                       json.dumps(data_statistics(dataset, split), indent=2) + "\n")
 
@@ -161,7 +162,7 @@ def _train_run(config, run_dir, setup, lock, verbose, split, dataset, item_featu
             f"no epoch of {run_dir} reached a finite {monitor}; nothing to evaluate"
         )
     log_progress(verbose, f"evaluating the best model (epoch {tracker.state['best_epoch']})")
-    check_model_file(best_path, "delete the run directory to train the run again")
+    check_model_file(best_path, REMEDIES["best.keras"])
     best = keras.saving.load_model(best_path)
     metrics = {
         "model": config.describe(),

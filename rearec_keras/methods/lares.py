@@ -252,6 +252,7 @@ class LARESMethod(Method):
         return _mean(per_row, sample_weight)
 
     def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
+        import keras
         from keras import ops
 
         from rearec_keras.losses.lares import symmetric_info_nce
@@ -283,18 +284,12 @@ class LARESMethod(Method):
         if self.step_weight > 0:
             states = view["states"]  # [B, S + 1, d]; steps 1..depth are T_1..T_depth
             depth = ops.cast(depth, "int32")
-            j = ops.cast(ops.floor(keras_uniform(reasoner) * ops.cast(depth, "float32")),
-                         "int32") + 1  # uniform in 1..depth
+            u = keras.random.uniform((), seed=reasoner.seed_generator)
+            j = ops.cast(ops.floor(u * ops.cast(depth, "float32")), "int32") + 1  # 1..depth
             step = ops.take(states, ops.minimum(j, ops.shape(states)[1] - 1), axis=1)
             term = _mean(symmetric_info_nce(o1, step, **options), sample_weight)
             loss = loss + self.step_weight * ops.where(depth > 1, term, 0.0)
         return loss
-
-
-def keras_uniform(reasoner):
-    import keras
-
-    return keras.random.uniform((), seed=reasoner.seed_generator)
 
 
 def _mean(values, sample_weight=None):

@@ -149,8 +149,8 @@ class RunBackup(keras.callbacks.Callback):
     `directory/epoch-NNNNN.weights.h5`, written aside and then renamed (a
     kill mid-write never leaves a file that looks complete); older files
     beyond the last `keep` are deleted. At the start of `fit` the newest
-    file that loads restores the model and sets the epoch to resume from
-    (`restored_epoch`, 0 for a fresh start); one that does not load is
+    file that loads restores the model and sets the epoch Keras' `fit`
+    resumes from; one that does not load is
     reported and the one before is tried. The directory is removed when
     training ends.
 
@@ -165,7 +165,6 @@ class RunBackup(keras.callbacks.Callback):
         super().__init__()
         self.directory = Path(directory)
         self.keep = int(keep)
-        self.restored_epoch = 0
 
     def checkpoints(self):
         """`[(epoch, path)]` of the finished checkpoints, newest first."""
@@ -188,7 +187,6 @@ class RunBackup(keras.callbacks.Callback):
         return sorted(found, key=lambda item: item[0], reverse=True)
 
     def on_train_begin(self, logs=None):
-        self.restored_epoch = 0
         candidates = self.checkpoints()
         if not candidates:
             return
@@ -203,7 +201,6 @@ class RunBackup(keras.callbacks.Callback):
                 failures.append(f"{path.name} ({' '.join(str(e).split())[:120]})")
                 logger.warning("cannot read checkpoint %s; trying the one before", path)
                 continue
-            self.restored_epoch = epoch
             self.model._initial_epoch = epoch  # what Keras' fit resumes from
             return
         raise CorruptFileError(

@@ -1,10 +1,12 @@
 """Reading tensor values when they are known (backend-specific, at the edge).
 
-`concrete_values(x)` returns a numpy view of `x` when its values exist now
-(numpy, Python lists, eager TensorFlow tensors, JAX arrays, CPU/GPU PyTorch
-tensors) and None when they do not (Keras symbolic tensors, TensorFlow graph
-tensors inside a `tf.function`, JAX tracers inside `jit`, PyTorch meta
-tensors). The models validate item ids with it before they run.
+`concrete_values(x)` returns a numpy view of `x` when it is a numpy array or
+a backend tensor whose values exist now (eager TensorFlow tensors, JAX
+arrays, CPU/GPU PyTorch tensors), and None otherwise: Keras symbolic
+tensors, TensorFlow graph tensors inside a `tf.function`, JAX tracers inside
+`jit`, PyTorch meta tensors, and anything that is not a tensor (callers turn
+Python lists into arrays themselves). The models validate item ids with it
+before they run.
 """
 
 import numpy as np
@@ -23,12 +25,8 @@ def concrete_values(x):
         import tensorflow as tf
 
         if isinstance(x, (tf.Tensor, tf.Variable)):
-            if not tf.executing_eagerly() or not hasattr(x, "numpy"):
-                return None
-            try:
-                return x.numpy()
-            except (AttributeError, NotImplementedError):  # a graph tensor
-                return None
+            # Inside a tf.function nothing is eager: graph tensors have no values.
+            return x.numpy() if tf.executing_eagerly() else None
     elif backend == "jax":
         import jax
 
