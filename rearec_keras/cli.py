@@ -126,6 +126,13 @@ def _int_list(text):
     return values
 
 
+def _name_list(text):
+    values = tuple(v.strip() for v in str(text).split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("expected comma-separated names, e.g. spt,rpt")
+    return values
+
+
 def _parse_option(text):
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -172,9 +179,12 @@ def cmd_train(args):
     run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(config)
     print(f"{config.describe()} on {config.dataset} ({config.split}); run directory: {run_dir}",
           flush=True)
-    metrics = runner.train_run(config, run_dir, verbose=0 if args.quiet else 1)
+    metrics = runner.train_run(config, run_dir, verbose=0 if args.quiet else 1,
+                               phases=args.phases)
     print(f"\n{metrics['model']}: best epoch {metrics['best_epoch']} of {metrics['epochs_run']} "
-          f"(monitor {metrics['monitor']}); full ranking over {metrics['num_items']:,} items")
+          f"(monitor {metrics['monitor']}); full ranking over {metrics['num_items']:,} items"
+          + (f"; selected phase: {metrics['selected_phase']} (best validation)"
+             if "selected_phase" in metrics else ""))
     print(runner.results_table(metrics, config.ks))
     return 0
 
@@ -410,6 +420,10 @@ def build_parser():
     _add_config_flags(train)
     train.add_argument("--run-dir", help="run directory (default runs/DATASET-BACKBONE-METHOD-seedN)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--phases", type=_name_list, metavar="PHASE,PHASE",
+                       help="the stages of a staged method to run, a prefix of its own "
+                            "(lares: spt,rpt; --phases spt stops after pre-training; running "
+                            "again without it goes on)")
     _add_device_flag(train)
     train.set_defaults(func=cmd_train)
 

@@ -328,6 +328,23 @@ def prepare_dataset(dataset, strategy):
     return dataset.with_options(options)
 
 
+def batches_as_dataset(batches):
+    """A `keras.utils.PyDataset` of numpy batches (e.g. LARES'
+    `PositiveBatches`) as a `tf.data.Dataset` a `tf.distribute` strategy
+    can shard: each pass over it is one epoch of `batches` (which then
+    reshuffles, as under `fit`)."""
+    import tensorflow as tf
+
+    def spec(array):
+        return tf.TensorSpec((None, *array.shape[1:]), tf.as_dtype(array.dtype))
+
+    first = batches[0]
+    signature = tf.nest.map_structure(spec, first)
+    # `iter` runs one epoch and ends it with `on_epoch_end`.
+    dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
+
+
 def worker_role(strategy=None) -> tuple[str, int] | None:
     """`(task_type, task_id)` of this process in a `multi_worker` cluster,
     or None when not running one."""

@@ -77,6 +77,17 @@ def results_table(metrics: dict, ks) -> str:
     for part in parts:
         row = metrics[part]["final"]
         lines.append(f"| {part} | " + " | ".join(f"{row[c[0]]:.4f}" for c in columns) + " |")
+    stages = metrics.get("phases") or {}
+    if stages:  # a staged run (LARES: SPT, RPT): each stage's best model
+        lines.append("")
+        lines.append("| phase | part | " + " | ".join(c[1] for c in columns) + " |")
+        lines.append("|---" * (len(columns) + 2) + "|")
+        for name, stage in stages.items():
+            mark = " (selected)" if name == metrics.get("selected_phase") else ""
+            for part in parts:
+                row = stage[part]["final"]
+                lines.append(f"| {name}{mark} | {part} | "
+                             + " | ".join(f"{row[c[0]]:.4f}" for c in columns) + " |")
     steps = metrics[parts[-1]]["steps"]
     if len(steps) > 1:
         key = f"ndcg@{max(ks)}"

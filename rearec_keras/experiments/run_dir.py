@@ -18,6 +18,8 @@ REMEDIES = {
                  "again (and can no longer check that the data did not change)",
     "metrics.json": "delete metrics.json; the next `rearec-keras train` on this directory "
                     "evaluates the best model again",
+    "filter.json": "delete filter.json and kept_rows.npy of that phase; the next `rearec-keras "
+                   "train` on this directory chooses the phase's training rows again",
     "best.keras": "delete the run directory (or pass another --run-dir) to train the run again",
 }
 

@@ -17,6 +17,7 @@ second depth k2 (`same_step`); `s` is `o1`'s state after a uniform step
 Training batches carry the positive histories: `training_batches`.
 """
 
+from rearec_keras.losses._utils import batch_mean
 from rearec_keras.methods.method import Method
 from rearec_keras.methods.method import Phase
 from rearec_keras.methods.registry import register_method
@@ -66,9 +67,16 @@ class LARESMethod(Method):
         Setting("alignment_temperature", 1.0, "temperature of LARES' alignment InfoNCE",
                 symbol="τ_a", minimum=0.0, exclusive_minimum=True),
         Setting("same_step", True, "both views of the trajectory term share one depth"),
-        Setting("rpt_after_epochs", None, "LARES' reinforcement post-training (GRPO) starts "
-                "after this many SPT epochs (None: SPT only)", kind=int, minimum=1,
-                optional=True),
+        Setting("rpt", True, "LARES' reinforcement post-training (GRPO) after SPT: "
+                "`rearec-keras train` runs SPT, the filter, then RPT, each early-stopped"),
+        Setting("rpt_after_epochs", None, "switch to RPT after this many SPT epochs inside "
+                "one `model.fit` (None: `fit` stays in SPT until `set_phase('rpt')`; the "
+                "runner switches when SPT early-stops)", kind=int, minimum=1, optional=True),
+        Setting("filter_top_k", 100, "RPT trains on the rows whose target is in the "
+                "pre-trained model's top-k in some pass (None: every row, as RecBole 3.0)",
+                kind=int, minimum=1, optional=True),
+        Setting("filter_passes", 3, "evaluation passes of the RPT filter (each draws its "
+                "own T_0)", minimum=1),
         Setting("group_size", 4, "GRPO rollouts per training row", symbol="G", minimum=2),
         Setting("rpt_kl_weight", 1.0, "weight of the k3 KL to the frozen SPT reference",
                 symbol="β", minimum=0.0),
@@ -86,6 +94,8 @@ class LARESMethod(Method):
         "trajectory_weight": [0.05, 0.1, 0.2, 0.5],
         "step_weight": [0.05, 0.1, 0.5],
         "alignment_temperature": [0.07, 0.2, 1.0],
+        "rpt_kl_weight": [0.1, 0.5, 1.0],
+        "group_size": [2, 4, 8],
     }
 
     @classmethod
@@ -93,6 +103,9 @@ class LARESMethod(Method):
         if reasoning_steps < 1:
             raise ValueError(f"learning='lares' needs reasoning_steps (the mean depth k̄) >= 1, "
                              f"got {reasoning_steps}.")
+        if not values.get("rpt", True) and values.get("rpt_after_epochs") is not None:
+            raise ValueError(f"rpt_after_epochs={values['rpt_after_epochs']} switches to RPT, "
+                             "which rpt=False turns off; pass rpt=True or drop rpt_after_epochs.")
 
     def make_reasoner(self, model, encoder=None, name="reasoning"):
         from rearec_keras.layers.depth_recurrent import DepthRecurrentReasoning
@@ -122,15 +135,30 @@ class LARESMethod(Method):
                                drop_remainder=drop_remainder)
 
     # ------------------------------------------------------------------
-    # Phases: SPT, then (with rpt_after_epochs) RPT against a frozen copy.
+    # Phases: SPT, then (rpt=True) RPT against a frozen copy of SPT's model.
 
     def phases(self, model):
-        if self.rpt_after_epochs is None:
+        if not self.rpt:
             return (Phase("spt"),)
-        return (Phase("spt", epochs=self.rpt_after_epochs), Phase("rpt", options={"rpt": True}))
+        # RPT scores its own rollouts: the model's main forward pass is skipped.
+        return (Phase("spt", epochs=self.rpt_after_epochs),
+                Phase("rpt", options={"rpt": True, "main_forward": False}))
+
+    @classmethod
+    def run_phases(cls, values):
+        if values.get("rpt", True) and values.get("rpt_after_epochs") is None:
+            return ("spt", "rpt")
+        return ()
+
+    def phase_data(self, model, phase, part):
+        """RPT trains on the filtered rows (`filter_training_rows`)."""
+        if phase != "rpt" or self.filter_top_k is None:
+            return None
+        return filter_training_rows(model, part, top_k=self.filter_top_k,
+                                    passes=self.filter_passes)
 
     def build(self, model):
-        if self.rpt_after_epochs is None:
+        if not self.rpt:
             return
         if model.negatives != "full":
             raise ValueError("LARES' RPT scores the whole catalog (negatives='full'); got "
@@ -156,13 +184,19 @@ class LARESMethod(Method):
             shape=(), initializer="zeros", trainable=False, name="reference_ready")
 
     def build_weights(self, model):
-        if self.rpt_after_epochs is None:
+        if not self.rpt:
             return
         import numpy as np
 
         dummy = np.zeros((1, model.max_length), dtype="int32")
         dummy[0, -1] = 1
         self.reference_states(model, dummy, 1)
+        # Again once built, layer by layer: the blocks' sublayers are made
+        # in `build`, after the flag was set on their (then empty) parents,
+        # and setting an unchanged flag on a parent does not reach them.
+        for root in (model.reference_reasoning, model.reference_position):
+            for layer in root._flatten_layers():
+                layer.trainable = False
 
     def on_phase_start(self, model, phase):
         if not phase.options.get("rpt"):
@@ -249,7 +283,7 @@ class LARESMethod(Method):
                                 ops.reshape(advantages, (-1,)),
                                 ops.reshape(mask, (-1, width)) > 0, self.rpt_kl_weight)
         per_row = ops.mean(ops.reshape(per_rollout, (-1, self.group_size)), axis=1)
-        return _mean(per_row, sample_weight)
+        return batch_mean(per_row, sample_weight)
 
     def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
         import keras
@@ -279,7 +313,7 @@ class LARESMethod(Method):
         o2 = self.pool(other["states"], other.get("step_mask"))
         options = dict(similarity=self.similarity, temperature=self.alignment_temperature)
         if self.trajectory_weight > 0:
-            loss = loss + self.trajectory_weight * _mean(
+            loss = loss + self.trajectory_weight * batch_mean(
                 symmetric_info_nce(o1, o2, **options), sample_weight)
         if self.step_weight > 0:
             states = view["states"]  # [B, S + 1, d]; steps 1..depth are T_1..T_depth
@@ -287,18 +321,9 @@ class LARESMethod(Method):
             u = keras.random.uniform((), seed=reasoner.seed_generator)
             j = ops.cast(ops.floor(u * ops.cast(depth, "float32")), "int32") + 1  # 1..depth
             step = ops.take(states, ops.minimum(j, ops.shape(states)[1] - 1), axis=1)
-            term = _mean(symmetric_info_nce(o1, step, **options), sample_weight)
+            term = batch_mean(symmetric_info_nce(o1, step, **options), sample_weight)
             loss = loss + self.step_weight * ops.where(depth > 1, term, 0.0)
         return loss
-
-
-def _mean(values, sample_weight=None):
-    from keras import ops
-
-    if sample_weight is None:
-        return ops.mean(values)
-    weights = ops.cast(sample_weight, "float32")
-    return ops.sum(values * weights) / ops.maximum(ops.sum(weights), 1e-12)
 
 
 def filter_training_rows(model, part, top_k=100, passes=3, batch_size=512):

@@ -42,11 +42,14 @@ class Phase:
     Args:
         name: shown in logs and stored with the model (`model.phase`).
         epochs: how many epochs the phase lasts; None: until training
-            ends (only the last phase may be open-ended). Phases switch at
+            ends (a later phase is then entered only by `set_phase`, as
+            the runner's staged phases do: `Method.run_phases`). Phases switch at
             epoch boundaries (`PhaseSchedule`, added by `model.fit`), which
             retraces the train function so each phase has a static graph.
         options: read by the method's `loss` / `forward_options` (e.g.
-            `{"noise": True}` for PRL's noisy twin).
+            `{"noise": True}` for PRL's noisy twin); `"main_forward": False`
+            skips the model's own training forward pass (the loss runs
+            its own, e.g. LARES' RPT rollouts; `outputs` is then `{}`).
         train_step: optional `train_step(model, *args)` replacing Keras'
             default for this phase. It receives the backend's own arguments
             (`data` on TensorFlow and PyTorch, `(state, data)` on JAX), so a
@@ -185,6 +188,22 @@ class Method:
     def phases(self, model) -> tuple:
         """The training phases (default: one phase for the whole run)."""
         return (Phase("train"),)
+
+    @classmethod
+    def run_phases(cls, values: Mapping) -> tuple:
+        """Phase names `rearec-keras train` runs as separate stages, in
+        order, or () for one `fit` through `phases`, given the method's
+        setting values. Each stage is its own early-stopped, resumable fit,
+        started from the previous stage's best model (e.g. LARES:
+        `("spt", "rpt")`)."""
+        return ()
+
+    def phase_data(self, model, phase, part):
+        """The training rows of stage `phase`, chosen with `model` (the
+        previous stage's best): None for all of `part`, else
+        `(kept_row_indices, report)`, the report a JSON-ready dict saying
+        how many rows were kept and why (saved in the run directory)."""
+        return None
 
     def forward_options(self, model, phase: Phase) -> dict:
         """Keyword arguments of the reasoner's call in a training step."""

@@ -243,6 +243,7 @@ class ReaRecModel(SequentialRecommender):
         if len(set(names)) != len(names):
             raise ValueError(f"learning={learning!r} declares repeated phase names {names}")
         self._phase_index = 0
+        self._pinned = False
         if phase is not None:
             self.set_phase(phase, retrace=False)
 
@@ -288,9 +289,11 @@ class ReaRecModel(SequentialRecommender):
         """The current training phase (`rearec_keras.methods.Phase`)."""
         return self.phases[self._phase_index]
 
-    def set_phase(self, phase, retrace=True):
+    def set_phase(self, phase, retrace=True, pin=False):
         """Switches to a phase (by name, index or `Phase`). A change
-        retraces the train function (each phase has a static graph)."""
+        retraces the train function (each phase has a static graph).
+        `pin=True` keeps it for every epoch of later `fit` calls (the
+        `PhaseSchedule` no longer follows the phases' epoch counts)."""
         if isinstance(phase, methods.Phase):
             phase = phase.name
         names = [p.name for p in self.phases]
@@ -304,6 +307,7 @@ class ReaRecModel(SequentialRecommender):
             raise ValueError(
                 f"learning={self.learning!r} has no phase {phase!r} (its phases: {names})"
             )
+        self._pinned = pin
         if index != self._phase_index:
             self._phase_index = index
             if retrace:
@@ -312,7 +316,10 @@ class ReaRecModel(SequentialRecommender):
                 self.make_train_function(force=True)
 
     def phase_for_epoch(self, epoch: int):
-        """The phase that runs epoch `epoch` (0-based)."""
+        """The phase that runs epoch `epoch` (0-based); the pinned one
+        after `set_phase(..., pin=True)`."""
+        if self._pinned:
+            return self.phase
         return methods.phase_at(self.phases, epoch)
 
     @property
@@ -449,6 +456,8 @@ class ReaRecModel(SequentialRecommender):
         # `training_batches`); the method's loss reads the rest from `x`.
         histories, _ = self.method.split_inputs(histories)
         if training:
+            if not self.phase.options.get("main_forward", True):
+                return {}  # the phase's loss runs its own forward passes
             table = self._training_table()
             outputs = self._states(histories, training=True, table=table,
                                    **self.method.forward_options(self, self.phase))

@@ -70,14 +70,13 @@ class TrainingSetup:
                 )
         dataset = config.method.training_batches(
             part, config.batch_size, shuffle=True, seed=config.seed, drop_remainder=replicas > 1)
-        if dataset is not None:
-            if self.strategy is not None:
-                raise ConfigError(f"learning={config.learning!r} trains on its own batches, "
-                                  "which the distribution strategies do not take yet; use "
-                                  "strategy='default'")
-            return dataset
-        dataset = part.as_dataset(config.batch_size, shuffle=True, seed=config.seed,
-                                  drop_remainder=replicas > 1)
+        if dataset is not None:  # the method's own batches (a PyDataset)
+            if self.strategy is not None and hasattr(self.strategy, "num_replicas_in_sync"):
+                # tf.distribute shards a tf.data pipeline (JAX splits any batch).
+                dataset = distribute.batches_as_dataset(dataset)
+        else:
+            dataset = part.as_dataset(config.batch_size, shuffle=True, seed=config.seed,
+                                      drop_remainder=replicas > 1)
         return distribute.prepare_dataset(dataset, self.strategy)
 
     def validation_callback(self, part):

@@ -15,6 +15,10 @@ TINY = dict(
     max_length=MAX_LENGTH, hidden_dim=16, num_layers=1, num_heads=1, intermediate_dim=16,
     dropout=0.0, attention_dropout=0.0, input_dropout=0.0,
 )
+LARES_TINY = dict(
+    num_pre_layers=1, num_core_layers=1, reasoning_steps=2, depth_sampler="constant",
+    state_init="zero", base_temperature=1.0, attention_dropout=0.0,
+)
 # name -> (model class name, extra constructor arguments)
 CASES = {
     "sasrec_base": ("SASRec", {}),
@@ -35,6 +39,18 @@ CASES = {
     "prl_noise": ("ReaSASRec", dict(learning="prl", reasoning_steps=2, noise_std=0.5,
                                     noise_warmup_epochs=0, base_temperature=1.0,
                                     temperature_decay=2.0)),
+    # LARES without randomness (zero T_0, constant depth, no dropout).
+    # SPT's CE alone: exact on any number of replicas.
+    "lares_ce": ("LARES", dict(LARES_TINY, trajectory_weight=0.0, step_weight=0.0, rpt=False)),
+    # SPT with both alignment terms (in-batch negatives: per replica, like
+    # PRL's); the positive is the row itself (plain (x, y) data). k̄ = 1:
+    # the step term (a random step) is off.
+    "lares_spt": ("LARES", dict(LARES_TINY, reasoning_steps=1, trajectory_weight=0.5,
+                                step_weight=0.5, rpt=False)),
+    # RPT (the script pins the phase): tied rollouts, so the k3 KL to the
+    # reference (its own initial weights, ≠ the policy's) drives the update.
+    "lares_rpt": ("LARES", dict(LARES_TINY, rpt=True, rpt_learning_rate=LEARNING_RATE,
+                                rpt_dropout=0.0, group_size=2, rpt_kl_weight=1.0)),
 }
 
 
@@ -62,6 +78,12 @@ def make_model(case):
     model = getattr(models, cls_name)(NUM_ITEMS, **{**TINY, **kwargs})
     model.build((None, MAX_LENGTH))
     return model
+
+
+def enter_phase(model, case):
+    """The RPT cases train in RPT (the reference is the weights' own)."""
+    if case.startswith("lares_rpt"):
+        model.set_phase("rpt", pin=True)
 
 
 def initial_weights(model, seed=0):

@@ -18,7 +18,7 @@ distribute.simulate_cpu_devices(2)
 import _common as C  # noqa: E402
 import keras  # noqa: E402
 
-CASES = ("erl_code", "erl_paper", "prl_code", "prl_noise")  # all, by default
+CASES = ("erl_code", "erl_paper", "prl_code", "prl_noise", "lares_spt", "lares_rpt")  # all
 
 
 def fit(strategy, case, init, x, y):
@@ -26,6 +26,7 @@ def fit(strategy, case, init, x, y):
         model = C.make_model(case)
         model.set_weights(init)
         model.compile(optimizer=keras.optimizers.SGD(C.LEARNING_RATE))
+        C.enter_phase(model, case)
         history = model.fit(x, y, batch_size=C.GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
     return float(history.history["loss"][0]), model
 

@@ -25,7 +25,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
-SAVED = ("sasrec_base", "prl_noise", "bert4rec_erl")
+SAVED = ("sasrec_base", "prl_noise", "bert4rec_erl", "lares_rpt")
+# cases whose in-batch negatives come from each replica's rows
+PER_REPLICA = ("prl_noise", "lares_spt")
 # case -> the auxiliary loss the sensitivity check leaves unscaled
 SENSITIVITY = {"erl_code": "diversity_loss", "prl_noise": "contrastive_loss"}
 
@@ -61,6 +63,7 @@ def fit(strategy, case, init, x, y, unscaled=None):
                 raise RuntimeError(f"the sensitivity check expects the method's {unscaled} loss")
             setattr(model.method, unscaled, _Unscaled(getattr(model.method, unscaled)))
         model.compile(optimizer=keras.optimizers.SGD(C.LEARNING_RATE))
+        C.enter_phase(model, case)
         history = model.fit(x, y, batch_size=C.GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
     return float(history.history["loss"][0]), model
 
@@ -72,6 +75,7 @@ def per_replica_reference(case, init, x, y, replicas=2):
     model = C.make_model(case)
     model.set_weights(init)
     model.noise_active = model.uses_noise
+    C.enter_phase(model, case)
     losses = []
     for step in range(C.STEPS):
         rows = slice(step * C.GLOBAL_BATCH, (step + 1) * C.GLOBAL_BATCH)
@@ -103,7 +107,7 @@ def main(out_dir, cases=None):
             "max_weight_diff": C.max_abs_diff(one.get_weights(), two.get_weights()),
             "max_weight_update": C.max_abs_diff(one.get_weights(), init),
         }
-        if case == "prl_noise":
+        if case in PER_REPLICA:
             ref_loss, ref = per_replica_reference(case, init, x, y)
             row["loss_per_replica_reference"] = ref_loss
             row["max_weight_diff_vs_reference"] = C.max_abs_diff(ref.get_weights(),

@@ -69,3 +69,23 @@ def test_compare_and_tune_take_the_strategy_flags(command, capsys):
 
     args = build_parser().parse_args([command, "--strategy", "mirrored", "--cpu-devices", "2"])
     assert args.strategy == "mirrored" and args.cpu_devices == 2
+
+
+@pytest.mark.slow
+def test_lares_trains_mirrored(tmp_path, interactions, script_environment):
+    # LARES trains on its own batches (histories with same-target positives),
+    # handed to the strategy as a tf.data pipeline. Pre-training only, at
+    # k̄ = 1 (a short unrolled graph): RPT's loss scaling under the strategy
+    # is tested number for number in test_mirrored.py.
+    run_dir = tmp_path / "lares"
+    args = [*TINY[:-4], "--learning", "lares", "--epochs", "1", "--reasoning-steps", "1",
+            "--data-path", interactions, "--run-dir", str(run_dir)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "rearec_keras.cli", "train", *args, "--quiet", "--phases", "spt",
+         "--strategy", "mirrored", "--cpu-devices", "2"],
+        env=script_environment(), capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["phases_run"] == ["spt"] and metrics["epochs_run"] == 1
+    assert 0.0 < metrics["test"]["final"]["ndcg@20"] <= 1.0

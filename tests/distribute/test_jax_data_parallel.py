@@ -30,8 +30,10 @@ def _check(results, cases):
         assert "'batch': 2" in row["sharded_weights"], row["sharded_weights"]
 
 
-def test_erl_and_noisy_prl_match_one_device(script_runner):
-    cases = ("erl_code", "prl_noise")
+def test_erl_noisy_prl_and_lares_match_one_device(script_runner):
+    # LARES: SPT with its alignment terms (in-batch negatives over the
+    # global batch) and RPT (the k3 KL to its reference).
+    cases = ("erl_code", "prl_noise", "lares_spt", "lares_rpt")
     _check(script_runner("_jax_script.py", ",".join(cases), backend="jax"), cases)
 
 

@@ -39,7 +39,7 @@ def test_positive_batches_carry_same_target_histories(tiny_split):
 
 def _model(num_items, **kwargs):
     kwargs = {**dict(max_length=10, hidden_dim=16, num_heads=2, intermediate_dim=32,
-                     dropout=0.1, num_pre_layers=1, num_core_layers=1), **kwargs}
+                     dropout=0.1, num_pre_layers=1, num_core_layers=1, rpt=False), **kwargs}
     model = LARES(num_items, **kwargs)
     model.build((None, 10))
     return model
@@ -151,7 +151,7 @@ def test_the_filter_keeps_exactly_the_rows_with_the_target_in_some_pass_top_k():
 
 
 def _rpt_model(num_items, **kwargs):
-    kwargs = {**dict(rpt_after_epochs=1, state_init="zero", dropout=0.0, rpt_dropout=0.0,
+    kwargs = {**dict(rpt=True, rpt_after_epochs=1, state_init="zero", dropout=0.0, rpt_dropout=0.0,
                      reasoning_steps=2), **kwargs}
     return _model(num_items, **kwargs)
 
