@@ -150,6 +150,14 @@ class LARESMethod(Method):
             return ("spt", "rpt")
         return ()
 
+    @classmethod
+    def trial_settings(cls, values, epochs):
+        """A tuning trial (one `fit`) runs SPT for the first half of its
+        epochs, then RPT on every row, so that β and G take effect."""
+        if values.get("rpt", True) and values.get("rpt_after_epochs") is None and epochs >= 2:
+            return {"rpt_after_epochs": epochs // 2}
+        return {}
+
     def phase_data(self, model, phase, part):
         """RPT trains on the filtered rows (`filter_training_rows`)."""
         if phase != "rpt" or self.filter_top_k is None:

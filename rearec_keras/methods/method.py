@@ -198,6 +198,14 @@ class Method:
         `("spt", "rpt")`)."""
         return ()
 
+    @classmethod
+    def trial_settings(cls, values: Mapping, epochs: int) -> dict:
+        """Settings a tuning trial overrides, given the method's setting
+        values and the trial's epochs: a trial trains in one `fit`, so a
+        method with staged phases (`run_phases`) says how one fit covers
+        them (e.g. LARES: RPT after half the epochs). Default: none."""
+        return {}
+
     def phase_data(self, model, phase, part):
         """The training rows of stage `phase`, chosen with `model` (the
         previous stage's best): None for all of `part`, else

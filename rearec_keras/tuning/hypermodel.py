@@ -92,8 +92,14 @@ class ReaRecHyperModel(keras_tuner.HyperModel):
         self.setup = training.setup_for(config)
 
     def trial_config(self, hp) -> RunConfig:
-        """The full `RunConfig` of a trial (declares the space on `hp`)."""
-        return self.config.replace(**self.search_space.declare(hp))
+        """The full `RunConfig` of a trial (declares the space on `hp`),
+        with the method's `trial_settings` (a trial is one `fit`)."""
+        config = self.config.replace(**self.search_space.declare(hp))
+        method = config.method
+        extra = method.trial_settings(
+            {name: config.method_settings[name] for name in method.setting_names()},
+            config.epochs)
+        return config.replace(**extra) if extra else config
 
     def build(self, hp):
         config = self.trial_config(hp)

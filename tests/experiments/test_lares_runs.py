@@ -135,3 +135,25 @@ def test_a_killed_rpt_stage_resumes_in_rpt_from_its_backup(tmp_path, interaction
     metrics = runner.read_run_file(run_dir, "metrics.json")
     assert metrics["phases"]["rpt"]["epochs_run"] == 3
     assert metrics["phases"]["spt"]["epochs_run"] == 3  # SPT was not trained again
+
+
+def test_a_lares_tuning_trial_runs_rpt_after_half_its_epochs(tiny_config):
+    import keras_tuner
+
+    from rearec_keras.tuning import ReaSASRecHyperModel
+
+    # A trial is one fit: LARES' staged SPT -> RPT becomes SPT for half the
+    # epochs, then RPT, so that β and G (in its search space) take effect.
+    config = tiny_config.replace(learning="lares", epochs=5)
+    hypermodel = ReaSASRecHyperModel(30, config=config,
+                                     search_space={"rpt_kl_weight": [0.1, 1.0]})
+    trial = hypermodel.trial_config(keras_tuner.HyperParameters())
+    assert trial.method_settings["rpt_after_epochs"] == 2
+    model = hypermodel.build(keras_tuner.HyperParameters())
+    assert [(p.name, p.epochs) for p in model.phases] == [("spt", 2), ("rpt", None)]
+    assert [model.phase_for_epoch(e).name for e in range(5)] == ["spt"] * 2 + ["rpt"] * 3
+    # Without RPT, or with the switch set by the user, the trial is left alone.
+    for settings, expected in (({"rpt": False}, None), ({"rpt_after_epochs": 4}, 4)):
+        hypermodel = ReaSASRecHyperModel(30, config=config.replace(**settings))
+        trial = hypermodel.trial_config(keras_tuner.HyperParameters())
+        assert trial.method_settings["rpt_after_epochs"] == expected
