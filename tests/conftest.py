@@ -24,7 +24,7 @@ FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 # (`KERAS_BACKEND=jax python -m pytest -m core`).
 CORE_PATHS = (
     "layers", "losses", "methods", "models", "evaluation", "data/test_batches.py",
-    "test_package.py", "test_backends.py",
+    "test_package.py", "test_backends.py", "test_halting.py",
 )
 
 

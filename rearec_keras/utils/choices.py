@@ -27,3 +27,7 @@ ADAPTERS = ("add", "concat", "linear")
 STATE_INITS = ("normal", "normal_zero", "zero")
 SIMILARITIES = ("dot", "cos")
 REWARDS = ("recall", "ndcg")
+# Halting (`rearec_keras.halting`): the rule-based modes and the confidence
+# signal's definition.
+HALTING_RULES = ("all", "weighted", "kl")
+CONFIDENCES = ("max", "entropy")
