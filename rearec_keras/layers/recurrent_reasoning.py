@@ -338,6 +338,71 @@ class RecurrentReasoning(Reasoner):
                 result["reasoning_inputs"] = all_inputs
         return result
 
+    def halting_call(self, item_inputs, padding_mask, halt, mode="causal", steps=None):
+        """Evaluation-mode reasoning in which each row stops on its own.
+
+        After step `t` (1 <= t < steps) `halt(t, previous, state, memo)`
+        gets the previous and new states `[b, d]` of the rows still running
+        (and the `memo` it returned for them last time, None at t = 1) and
+        returns `(stop [b] bool, memo [b, ...])`. Stopped rows leave the
+        batch: their slice of the KV cache is dropped, so they cost nothing
+        more, and the loop ends when no row is left (or after `steps`).
+        Rows never interact, so a row's result is the same in any batch.
+        Runs eagerly (the batch shrinks step by step).
+
+        Returns:
+            `(states, halt_steps)` as numpy: `[B, steps + 1, d]` (zeros after
+            a row's halting step) and `[B]` int32 in `1..steps` (0 when
+            `steps` is 0).
+        """
+        import numpy as np
+
+        steps = self._resolve_steps(steps)
+        if mode not in ITEM_ATTENTION_MODES:
+            raise ValueError(f"`mode` must be one of {ITEM_ATTENTION_MODES}. Received: "
+                             f"mode={mode!r}")
+        padding_mask = ops.cast(padding_mask, "bool")
+        extra = {"output_last_only": True} if self._encoder_last_only else {}
+        outputs, cache = self.encoder(
+            self._normalize(item_inputs, False),
+            attention_mask=item_attention_mask(padding_mask, mode),
+            cache=None, training=False, **extra,
+        )
+        state = outputs[:, -1, :]
+        first = ops.convert_to_numpy(ops.cast(state, "float32"))
+        out = np.zeros((first.shape[0], steps + 1, first.shape[1]), dtype="float32")
+        out[:, 0] = first
+        halt_steps = np.full(first.shape[0], steps, dtype="int32")
+        active = np.arange(first.shape[0])
+        memo = None
+        for s in range(1, steps + 1):
+            if len(active) == 0:
+                break
+            outputs, cache = self.encoder(
+                self._normalize(ops.expand_dims(self._add_position(state, s - 1), 1), False),
+                attention_mask=reasoning_step_mask(padding_mask, s),
+                cache=cache, training=False,
+            )
+            previous, state = state, outputs[:, -1, :]
+            out[active, s] = ops.convert_to_numpy(ops.cast(state, "float32"))
+            if s == steps:
+                break
+            stop, memo = halt(s, previous, state, memo)
+            stop = np.asarray(ops.convert_to_numpy(stop), dtype=bool).reshape(-1)
+            if not stop.any():
+                continue
+            halt_steps[active[stop]] = s
+            keep = np.flatnonzero(~stop)
+            active = active[keep]
+            if len(active) == 0:
+                break
+            rows = ops.convert_to_tensor(keep, "int32")
+            cache = keras.tree.map_structure(lambda t: ops.take(t, rows, axis=0), cache)
+            padding_mask = ops.take(padding_mask, rows, axis=0)
+            state = ops.take(state, rows, axis=0)
+            memo = None if memo is None else ops.take(memo, rows, axis=0)
+        return out, halt_steps
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -408,6 +408,65 @@ class ReaRecModel(SequentialRecommender):
         (`"mean"` for ERL, `"last"` otherwise)."""
         return self.method.pooling
 
+    def halting_states(self, histories, halting="kl", thresholds=None, steps=None, top_k=10,
+                       confidence="max", batch_size=256):
+        """Reasoning states with per-user halting (`rearec_keras.halting`).
+
+        After each step a user's signals against the step before decide
+        whether it stops (`halting`: `"all"`, `"weighted"` or `"kl"`, with
+        `thresholds`, see `halting.check_rule`); a stopped user leaves the
+        batch, so its remaining steps are never computed. Distributions are
+        `softmax(r_t Eᵀ / τ)` at the base temperature.
+
+        Returns:
+            `(states, halt_steps)`: numpy `[n, steps + 1, d]` (zeros after a
+            user's halting step) and `[n]` int32 in `1..steps`.
+        """
+        from rearec_keras import halting as halting_lib
+
+        halting_lib.check_rule(halting, thresholds)
+        arr = self.check_histories(histories)
+        steps = self._check_steps(steps)
+        if not hasattr(self.reasoning, "halting_call"):
+            raise ValueError(f"halting needs a reasoner that can stop rows early "
+                             f"(`halting_call`); {type(self.reasoning).__name__} cannot")
+        tau = self.base_temperature
+
+        def halt(step, previous, state, memo):
+            logits = self._logits(state)
+            if memo is None:
+                memo = self._logits(previous)
+            signals = halting_lib.halting_signals(
+                ops.stack([memo, logits], axis=1), ops.stack([previous, state], axis=1),
+                top_k=top_k, temperature=tau, confidence=confidence)
+            return halting_lib.halt_mask(signals, halting, thresholds)[:, 0], logits
+
+        if len(arr) == 0:
+            return (np.zeros((0, steps + 1, self.hidden_dim), "float32"),
+                    np.zeros((0,), "int32"))
+        states, halts = [], []
+        for start in range(0, len(arr), batch_size):
+            x, padding_mask = self._item_inputs(arr[start:start + batch_size])
+            options = {"mode": self.attention_mode} if self._reasoner_mode else {}
+            out, stop = self.reasoning.halting_call(x, padding_mask, halt, steps=steps,
+                                                    **options)
+            states.append(out)
+            halts.append(stop)
+        return np.concatenate(states), np.concatenate(halts)
+
+    def score_with_halting(self, histories, halting="kl", thresholds=None, steps=None,
+                           batch_size=256, **options):
+        """`(scores [n, num_items + 1], halt_steps [n])`: catalog scores of
+        each user's pooled state over the steps it ran (the method's own
+        pooling), with `halting_states`' early stop. Unreachable thresholds
+        give `score(histories, steps)` exactly."""
+        states, halts = self.halting_states(histories, halting, thresholds, steps,
+                                            batch_size=batch_size, **options)
+        step_mask = np.arange(states.shape[1])[None, :] <= halts[:, None]
+        pooled = ops.convert_to_numpy(self.method.pool(states, step_mask))
+        scores = self._logits(pooled / self.base_temperature)  # as `scores_from_states`
+        return np.asarray(ops.convert_to_numpy(scores)), halts
+
     def user_vectors(self, histories, steps=None):
         """Inference user vectors `[batch, d]` (float32, traceable).
 
