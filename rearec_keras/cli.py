@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from rearec_keras.utils.choices import HALTING_RULES
+
 EXIT_USAGE = 2
 
 
@@ -229,9 +231,38 @@ def cmd_evaluate(args):
             print(f"\n{part}: test-time depth sweep (same weights; trained mean depth "
                   f"{model.reasoning_steps})")
             print(reports.sweep_table(sweep, config.ks))
+    if args.halting:
+        thresholds = _halting_thresholds(args.halting_threshold)
+        for part in args.parts:
+            try:
+                report = reports.halting_report(model, getattr(split, part), config.ks,
+                                                args.halting, thresholds,
+                                                batch_size=config.eval_batch_size)
+            except ValueError as e:
+                raise UsageError(f"--halting {args.halting}: {e}") from None
+            out[part]["adaptive_halting"] = report
+            print(f"\n{part}: per-user halting ({args.halting})")
+            print(reports.halting_table(report, config.ks))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
+
+
+def _halting_thresholds(options):
+    """`--halting-threshold KEY=VALUE` flags as a dict of numbers
+    (`weights=a,b,c`: three numbers)."""
+    out = {}
+    for text in options or ():
+        key, sep, value = text.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError
+            numbers = [float(v) for v in value.split(",")]
+        except ValueError:
+            raise UsageError(f"--halting-threshold must look like KEY=NUMBER (or weights=a,b,c), "
+                             f"got {text!r}") from None
+        out[key] = tuple(numbers) if key == "weights" else numbers[0]
+    return out
 
 
 def _user_history(split, user, max_length):
@@ -431,6 +462,13 @@ def build_parser():
     evaluate.add_argument("run", metavar="RUN_DIR_OR_MODEL")
     evaluate.add_argument("--parts", nargs="+", choices=("valid", "test"), default=["valid", "test"])
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
+    evaluate.add_argument("--halting", choices=HALTING_RULES,
+                          help="also score with per-user halting (ReaRec models): stop a user's "
+                               "reasoning when the rule is met; reports metrics, mean steps, "
+                               "steps saved and time next to fixed depth")
+    evaluate.add_argument("--halting-threshold", action="append", metavar="KEY=VALUE",
+                          help="the rule's thresholds (kl/weighted: threshold=0.05; all: "
+                               "confidence=, consistency=, convergence=; weighted: weights=a,b,c)")
     _add_config_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 

@@ -43,6 +43,78 @@ def sweep_table(rows, ks) -> str:
     return "\n".join(lines)
 
 
+# History-length groups of the halting report (left edges, number of items).
+HISTORY_GROUPS = (1, 5, 10, 20, 50)
+
+
+def halting_report(model, part, ks, mode, thresholds=None, batch_size=512):
+    """Per-user halting on `part` (`ReaRecModel.score_with_halting`) next to
+    the model's fixed depth: metrics of both, the mean halting step, the
+    histogram of halting steps per history-length group, the share of
+    reasoning steps saved, and wall-clock seconds of each (the halting loop
+    runs eagerly and scores every step for its signals; fixed depth is the
+    model's compiled `score`)."""
+    import time
+
+    import numpy as np
+
+    from rearec_keras.evaluation import ranking_metrics
+    from rearec_keras.evaluation import target_ranks
+    from rearec_keras.halting import check_rule
+    from rearec_keras.halting import compute_saving
+
+    rule = check_rule(mode, thresholds)
+    histories, targets = np.asarray(part.histories), np.asarray(part.targets)
+    start = time.perf_counter()
+    fixed = model.score(histories, batch_size=batch_size)
+    fixed_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scores, steps = model.score_with_halting(histories, mode, thresholds, batch_size=batch_size)
+    halting_seconds = time.perf_counter() - start
+    depth = model.reasoning_steps
+    lengths = (histories != 0).sum(axis=1)
+    edges = [e for e in HISTORY_GROUPS if e <= histories.shape[1]]
+    groups = {}
+    for i, low in enumerate(edges):
+        high = edges[i + 1] - 1 if i + 1 < len(edges) else histories.shape[1]
+        rows = (lengths >= low) & (lengths <= high)
+        if rows.any():
+            groups[f"{low}-{high}"] = {
+                "users": int(rows.sum()), "mean_steps": float(steps[rows].mean()),
+                "histogram": np.bincount(steps[rows], minlength=depth + 1)[1:].tolist()}
+    return {
+        "mode": mode, "thresholds": {k: list(v) if isinstance(v, tuple) else v
+                                     for k, v in rule.items()},
+        "max_steps": int(depth), "mean_steps": float(steps.mean()) if len(steps) else 0.0,
+        "histogram": np.bincount(steps, minlength=depth + 1)[1:].tolist(),
+        "by_history_length": groups,
+        "step_saving": compute_saving(steps, depth) if depth else 0.0,
+        "halting": ranking_metrics(target_ranks(scores, targets), ks=ks),
+        "fixed_depth": ranking_metrics(target_ranks(fixed, targets), ks=ks),
+        "halting_seconds": round(halting_seconds, 3), "fixed_depth_seconds": round(fixed_seconds, 3),
+    }
+
+
+def halting_table(report, ks) -> str:
+    """Markdown lines of a `halting_report`."""
+    columns = metric_columns(ks)
+    lines = ["| inference | mean steps | " + " | ".join(c[1] for c in columns) + " | seconds |",
+             "|---" * (len(columns) + 3) + "|"]
+    for name, steps, seconds in (
+            ("fixed depth", report["max_steps"], report["fixed_depth_seconds"]),
+            (f"halting ({report['mode']})", report["mean_steps"], report["halting_seconds"])):
+        row = report["fixed_depth" if name == "fixed depth" else "halting"]
+        lines.append(f"| {name} | {steps:.2f} | "
+                     + " | ".join(f"{row[c[0]]:.4f}" for c in columns) + f" | {seconds:.2f} |")
+    lines.append("")
+    lines.append(f"reasoning steps saved: {100 * report['step_saving']:.1f}%; halting steps "
+                 f"1..{report['max_steps']}: {report['histogram']}")
+    for group, row in report["by_history_length"].items():
+        lines.append(f"  history {group} items: {row['users']} users, mean {row['mean_steps']:.2f} "
+                     f"steps, histogram {row['histogram']}")
+    return "\n".join(lines)
+
+
 def step_metrics(model, part, ks, batch_size=512):
     """Metrics of the model's inference scores and of each reasoning state.
 

@@ -215,3 +215,39 @@ def test_train_with_sampled_softmax_and_mixed_precision(tmp_path, interactions, 
     seen = counts > 0
     log_q = keras.ops.convert_to_numpy(best.negative_sampler.log_q)
     np.testing.assert_allclose(log_q[seen], np.log(counts[seen] / counts.sum()), rtol=1e-5)
+
+
+def test_evaluate_with_per_user_halting(trained_run, capsys):
+    from rearec_keras.evaluation import evaluate
+    from rearec_keras.experiments.runner import load_run
+
+    json_path = trained_run / "halting.json"
+    # Unreachable thresholds: fixed depth exactly, nothing saved.
+    assert main(["evaluate", str(trained_run), "--parts", "test", "--halting", "kl",
+                 "--halting-threshold", "threshold=-1", "--json", str(json_path)]) == 0
+    assert "per-user halting (kl)" in capsys.readouterr().out
+    report = json.loads(json_path.read_text())["test"]["adaptive_halting"]
+    assert report["step_saving"] == 0.0 and report["mean_steps"] == report["max_steps"] == 2
+    assert report["halting"] == pytest.approx(report["fixed_depth"])
+    # Any KL below infinity: every user stops after step 1, half the steps saved;
+    # the metrics are those of a 1-step run.
+    assert main(["evaluate", str(trained_run), "--parts", "test", "--halting", "kl",
+                 "--halting-threshold", "threshold=inf", "--json", str(json_path)]) == 0
+    report = json.loads(json_path.read_text())["test"]["adaptive_halting"]
+    assert report["histogram"] == [60, 0] and report["step_saving"] == 0.5
+    assert sum(g["users"] for g in report["by_history_length"].values()) == 60
+    config, model = load_run(trained_run)
+    from rearec_keras.experiments.prepare import prepare_data
+
+    _, split = prepare_data(config, verbose=0)
+    one_step = evaluate(model, split.test, ks=config.ks,
+                        score_fn=lambda m, h: m.score(h, steps=1))
+    for key, value in report["halting"].items():
+        assert value == pytest.approx(one_step[key], abs=1e-6), key
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--halting", "kl",
+                 "--halting-threshold", "threshold"]) == 2
+    assert "KEY=NUMBER" in capsys.readouterr().err
+    assert main(["evaluate", str(trained_run), "--halting", "kl",
+                 "--halting-threshold", "theta=1"]) == 2
+    assert "unknown ['theta']" in capsys.readouterr().err
