@@ -19,7 +19,7 @@ Submodules:
     layers: reusable Keras parts (cached transformer, reasoning loop, ...).
     losses: ReaRec losses (multi-step CE, ERL diversity, PRL contrastive).
     models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`; text
-        backbones `UniSRec`, `MoRec`, `ReaUniSRec`, `ReaMoRec`; `LARES`.
+        backbones `UniSRec`, `MoRec`, `ReaUniSRec`, `ReaMoRec`; `LARES`; `DTRec`.
     text: item text in the ReaRec template, a pretrained text encoder
         (all-MiniLM-L6-v2 in keras-hub) and cached item features.
     experiments: run configs, reproducible run directories, comparisons
@@ -45,6 +45,7 @@ _LAZY = {
     "load_movielens": "rearec_keras.datasets",
     "ReaRecModel": "rearec_keras.models",
     "LARES": "rearec_keras.models",
+    "DTRec": "rearec_keras.models",
     "ReaSASRec": "rearec_keras.models",
     "ReaBERT4Rec": "rearec_keras.models",
     "SASRec": "rearec_keras.models",

@@ -27,6 +27,7 @@ from rearec_keras.methods import naive  # noqa: E402,F401
 from rearec_keras.methods import erl  # noqa: E402,F401
 from rearec_keras.methods import prl  # noqa: E402,F401
 from rearec_keras.methods import lares  # noqa: E402,F401
+from rearec_keras.methods import dtrec  # noqa: E402,F401
 
 __all__ = [
     "POOLINGS",

@@ -185,6 +185,11 @@ class Method:
         boundary, also after a resume): e.g. snapshot a reference model,
         change the learning rate."""
 
+    def on_epoch_begin(self, model, epoch):
+        """Called at the start of every training epoch, after the phase
+        switch (e.g. DTRec's reclustering). `model.fit` adds the callback
+        that calls it when a method overrides it."""
+
     def phases(self, model) -> tuple:
         """The training phases (default: one phase for the whole run)."""
         return (Phase("train"),)

@@ -1,6 +1,7 @@
 """ReaRec models: SASRec / BERT4Rec / UniSRec / MoRec backbones with latent reasoning,
 and LARES' depth-recurrent model."""
 
+from rearec_keras.models.dtrec import DTRec
 from rearec_keras.models.lares import LARES
 from rearec_keras.models.rea_bert4rec import BERT4Rec
 from rearec_keras.models.rea_bert4rec import ReaBERT4Rec
@@ -18,6 +19,7 @@ from rearec_keras.models.rea_unisrec import UniSRec
 
 __all__ = [
     "BERT4Rec",
+    "DTRec",
     "LARES",
     "MoRec",
     "ReaBERT4Rec",

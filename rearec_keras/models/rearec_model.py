@@ -572,13 +572,18 @@ class ReaRecModel(SequentialRecommender):
         """`keras.Model.fit`, plus the method's training phases.
 
         A `PhaseSchedule` callback is added unless one is given when the
-        method has several phases (e.g. PRL's noise warm-up); it switches
-        phases at epoch boundaries.
+        method has several phases (e.g. PRL's noise warm-up) or work at
+        every epoch start (DTRec's reclustering); it switches phases at
+        epoch boundaries and calls the method's `on_epoch_begin`.
         """
         from rearec_keras.training.callbacks import PhaseSchedule
 
+        from rearec_keras.methods import Method
+
         callbacks = list(callbacks or [])
-        if len(self.phases) > 1 and not any(isinstance(c, PhaseSchedule) for c in callbacks):
+        per_epoch = type(self.method).on_epoch_begin is not Method.on_epoch_begin
+        if ((len(self.phases) > 1 or per_epoch)
+                and not any(isinstance(c, PhaseSchedule) for c in callbacks)):
             callbacks.insert(0, PhaseSchedule())
         return super().fit(*args, callbacks=callbacks, **kwargs)
 

@@ -35,7 +35,8 @@ class TrainingError(RuntimeError):
 
 
 class PhaseSchedule(keras.callbacks.Callback):
-    """Puts the model in the phase of each epoch (`model.phase_for_epoch`).
+    """Puts the model in the phase of each epoch (`model.phase_for_epoch`),
+    then runs the method's `on_epoch_begin` (e.g. DTRec's reclustering).
 
     Phases last a number of epochs each (epochs are counted from 0 here; a
     phase of `epochs=2` covers epochs 1 and 2 in 1-based logs). Switching
@@ -61,6 +62,7 @@ class PhaseSchedule(keras.callbacks.Callback):
             model.set_phase(phase)
             if self.on_change is not None:
                 self.on_change(epoch, phase)
+        model.method.on_epoch_begin(model, epoch)
 
 
 class ReasoningNoiseSchedule(PhaseSchedule):

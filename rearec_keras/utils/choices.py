@@ -31,3 +31,5 @@ REWARDS = ("recall", "ndcg")
 # signal's definition.
 HALTING_RULES = ("all", "weighted", "kl")
 CONFIDENCES = ("max", "entropy")
+# DTRec's prototype levels (`rearec_keras.prototypes.prototype_sizes`).
+PROTOTYPE_SCHEDULES = ("geometric", "linear")

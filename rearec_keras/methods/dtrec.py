@@ -1,0 +1,168 @@
+"""`dtrec`: DTRec's Hierarchical Process Supervision (HPS) on ReaRec's
+reasoning loop (no public code exists; every choice below is ours, after
+`shared/design/dtrec.md` §3–4).
+
+Step `t` of `T` (states `r_0 .. r_T`) is trained towards the level-`t`
+prototype of the target: `k_0 < ... < k_T = N` prototypes
+(`rearec_keras.prototypes.prototype_sizes`), the K-means centroids of the
+item table (PAD excluded), reclustered at the start of every HPS epoch
+(K-means++ the first time, then warm-started from the stored centroids,
+fixed seed); centroids and labels are constant within an epoch and saved
+with the model (a resumed run warm-starts from them).
+
+    L = Σ_{t<T} w·CE(r_t C_tᵀ / τ_p, a_t(v⁺))  +  item CE at every step
+        (`item_ce_all_steps=True`, so a state that halts early still ranks
+        items; else the item CE of the last step, which is level T)
+
+The first `hps_warmup_epochs` epochs train the item CE alone (phase
+`warmup`), from a table that is still random. Inference scores with the
+last state (or with per-user halting: `score_with_halting`).
+"""
+
+from rearec_keras.methods.common import REASONING_STEPS_GRID
+from rearec_keras.methods.method import Method
+from rearec_keras.methods.method import Phase
+from rearec_keras.methods.registry import register_method
+from rearec_keras.methods.setting import Setting
+from rearec_keras.utils.choices import PROTOTYPE_SCHEDULES
+
+
+@register_method
+class DTRecMethod(Method):
+    """DTRec's HPS (see the module docstring)."""
+
+    name = "dtrec"
+    title = "DTRec"
+    description = ("coarse-to-fine process supervision: step t predicts the target's level-t "
+                   "K-means prototype of the item table; item CE at every step")
+    pooling = "last"
+    settings = (
+        Setting("prototype_schedule", "geometric", "how DTRec's prototype counts grow from "
+                "min_prototypes to the catalog", choices=PROTOTYPE_SCHEDULES),
+        Setting("min_prototypes", 16, "DTRec's prototypes at step 0 (k_min)", symbol="k_min",
+                minimum=1),
+        Setting("prototype_sizes", None, "explicit prototype counts of steps 0..K-1, e.g. "
+                "'16,128' (the items are level K)", kind=str, optional=True),
+        Setting("prototype_temperature", None, "τ_p of the prototype softmax (None: the base "
+                "temperature)", symbol="τ_p", kind=float, minimum=0.0, exclusive_minimum=True,
+                optional=True),
+        Setting("hps_weight", 1.0, "weight of DTRec's prototype terms", symbol="w",
+                minimum=0.0),
+        Setting("item_ce_all_steps", True, "DTRec adds the item CE at every step (a state that "
+                "halts early still ranks items)"),
+        Setting("hps_warmup_epochs", 1, "epochs of item CE alone before DTRec's prototypes",
+                minimum=0),
+        Setting("kmeans_iterations", 50, "the most Lloyd iterations of each reclustering",
+                minimum=1),
+    )
+    search_space = {"hps_weight": [0.1, 0.5, 1.0], "min_prototypes": [8, 16, 32],
+                    "reasoning_steps": list(REASONING_STEPS_GRID)}
+
+    @classmethod
+    def check_model(cls, values, reasoning_steps, base_temperature):
+        sizes = values.get("prototype_sizes")
+        if sizes is not None:
+            _parse_sizes(sizes)
+
+    def levels(self, model) -> tuple:
+        from rearec_keras.prototypes import prototype_sizes
+
+        sizes = None if self.prototype_sizes is None else _parse_sizes(self.prototype_sizes)
+        return prototype_sizes(model.num_items, model.reasoning_steps, self.prototype_schedule,
+                               self.min_prototypes, sizes)
+
+    def phases(self, model):
+        hps = Phase("hps", options={"hps": True})
+        if self.hps_warmup_epochs > 0:
+            return (Phase("warmup", epochs=self.hps_warmup_epochs), hps)
+        return (hps,)
+
+    def build(self, model):
+        import keras
+
+        from rearec_keras.losses import MultiStepCrossEntropy
+
+        K = model.reasoning_steps
+        if K == 0:
+            return
+        if model.negatives != "full":
+            raise ValueError("DTRec's prototypes score against the whole table "
+                             f"(negatives='full'); got negatives={model.negatives!r}.")
+        self.sizes = self.levels(model)  # checks the levels before any weight exists
+        self.item_ce_steps = MultiStepCrossEntropy(
+            temperatures=[model.base_temperature] * (K + 1), variant="paper",
+            name="item_ce_all_steps")
+        self.prototype_ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True,
+                                                                       name="hps_ce")
+        model.prototypes = [
+            model.add_weight(shape=(k, model.hidden_dim), initializer="zeros", trainable=False,
+                             name=f"prototypes_{t}")
+            for t, k in enumerate(self.sizes[:-1])]
+        model.prototype_labels = [
+            model.add_weight(shape=(model.num_items + 1,), initializer="zeros", dtype="int32",
+                             trainable=False, name=f"prototype_labels_{t}")
+            for t in range(K)]
+        model.prototypes_ready = model.add_weight(shape=(), initializer="zeros",
+                                                  trainable=False, name="prototypes_ready")
+
+    def on_epoch_begin(self, model, epoch):
+        if model.reasoning_steps and model.phase.options.get("hps"):
+            self.recluster(model, seed=epoch)
+
+    def recluster(self, model, seed=0):
+        """K-means of the current item table (rows 1..N) at every level
+        below the items; warm-started from the stored centroids once there
+        are any. Returns the Lloyd iterations run per level."""
+        import numpy as np
+        from keras import ops
+
+        from rearec_keras.prototypes import kmeans
+
+        table = np.asarray(ops.convert_to_numpy(model.item_vectors()))[1:]
+        warm = float(ops.convert_to_numpy(model.prototypes_ready)) > 0
+        runs = []
+        for t, k in enumerate(self.sizes[:-1]):
+            init = np.asarray(ops.convert_to_numpy(model.prototypes[t])) if warm else None
+            centroids, assignment, run = kmeans(table, k, init=init, seed=seed,
+                                                iterations=self.kmeans_iterations)
+            model.prototypes[t].assign(centroids)
+            # Row 0 (PAD) is never clustered; its label is never read.
+            model.prototype_labels[t].assign(np.concatenate([[0], assignment]).astype("int32"))
+            runs.append(run)
+        model.prototypes_ready.assign(1.0)
+        return runs
+
+    def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
+        from keras import ops
+
+        states = outputs["states"]  # [B, K + 1, d]
+        tau = model.base_temperature
+        logits = model.training_logits(y, outputs.get("item_table"))
+        if self.item_ce_all_steps:
+            step_logits, targets = logits(states, tau)
+            loss = self.item_ce_steps(targets, step_logits, sample_weight=sample_weight)
+        else:
+            last, targets = logits(states[:, -1:], tau)
+            loss = self.ce(targets, last / tau, sample_weight=sample_weight)
+        if not model.phase.options.get("hps") or self.hps_weight == 0:
+            return loss
+        tau_p = self.prototype_temperature or tau
+        y = ops.cast(y, "int32")
+        for t, centroids in enumerate(model.prototypes):
+            labels = ops.take(model.prototype_labels[t], y, axis=0)
+            scores = ops.matmul(ops.cast(states[:, t], "float32"),
+                                ops.transpose(ops.cast(centroids, "float32"))) / tau_p
+            loss = loss + self.hps_weight * self.prototype_ce(labels, scores,
+                                                              sample_weight=sample_weight)
+        return loss
+
+
+def _parse_sizes(text):
+    try:
+        sizes = tuple(int(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"prototype_sizes must be comma-separated integers, e.g. '16,128'; "
+                         f"got {text!r}") from None
+    if not sizes:
+        raise ValueError("prototype_sizes is empty; give the counts of steps 0..K-1, e.g. '16,128'")
+    return sizes
