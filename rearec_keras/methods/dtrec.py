@@ -36,6 +36,8 @@ class DTRecMethod(Method):
     description = ("coarse-to-fine process supervision: step t predicts the target's level-t "
                    "K-means prototype of the item table; item CE at every step")
     pooling = "last"
+    # The spec's T_max = 3 (RunConfig and the DTRec class read it).
+    model_defaults = {"reasoning_steps": 3}
     settings = (
         Setting("prototype_schedule", "geometric", "how DTRec's prototype counts grow from "
                 "min_prototypes to the catalog", choices=PROTOTYPE_SCHEDULES),

@@ -5,7 +5,10 @@ Supervision (`ReaRecModel` with `learning="dtrec"`, see
 
 import keras
 
+from rearec_keras.methods import get_method
 from rearec_keras.models.rearec_model import ReaRecModel
+
+_DEFAULTS = get_method("dtrec").model_defaults
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
@@ -28,5 +31,6 @@ class DTRec(ReaRecModel):
         kwargs.setdefault("learning", "dtrec")
         if kwargs["learning"] != "dtrec":
             raise ValueError(f"DTRec trains with learning='dtrec', got {kwargs['learning']!r}")
-        kwargs.setdefault("reasoning_steps", 3)
+        for key, value in _DEFAULTS.items():
+            kwargs.setdefault(key, value)
         super().__init__(num_items, **kwargs)

@@ -251,3 +251,22 @@ def test_evaluate_with_per_user_halting(trained_run, capsys):
     assert main(["evaluate", str(trained_run), "--halting", "kl",
                  "--halting-threshold", "theta=1"]) == 2
     assert "unknown ['theta']" in capsys.readouterr().err
+
+
+def test_train_dtrec_from_the_command_line(tmp_path, interactions, tiny):
+    import keras
+
+    run_dir = tmp_path / "dtrec"
+    assert main(["train", *tiny, "--learning", "dtrec", "--min-prototypes", "4",
+                 "--epochs", "2", "--data-path", interactions, "--run-dir", str(run_dir),
+                 "--quiet"]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["model"] == "SASRec+DTRec (K=3)"  # DTRec's own default depth
+    assert len(metrics["test"]["steps"]) == 4
+    model = keras.saving.load_model(run_dir / "best.keras")
+    sizes = model.method.sizes
+    assert sizes[0] == 4 and sizes[-1] == metrics["num_items"]
+    # Epoch 1 warmed up, epoch 2 clustered: the stored labels cover every level.
+    for labels, k in zip(model.prototype_labels, sizes):
+        values = keras.ops.convert_to_numpy(labels)[1:]
+        assert values.min() >= 0 and values.max() == k - 1
