@@ -385,6 +385,10 @@ def cmd_analyze(args):
     if "depth_sweep" in results:
         print("  test-time depth sweep: " + ", ".join(
             f"k={r['depth']} N@{k} {r[f'ndcg@{k}']:.4f}" for r in results["depth_sweep"]))
+    if "halting_curve" in results:
+        print("  per-user KL halting: " + ", ".join(
+            f"{r['mean_steps']:.2f} steps N@{k} {r[f'ndcg@{k}']:.4f}"
+            for r in results["halting_curve"]))
     for name, path in files.items():
         print(f"  {name}: {path}")
     return 0

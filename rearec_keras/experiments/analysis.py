@@ -284,7 +284,63 @@ def analyze(model, split, out_dir, part="test", ks=(10, 20), k=20, batch_size=51
     if sweep is not None:  # test-time depth scaling (a reasoner that runs any depth)
         results["depth_sweep"] = sweep
         files.update(write_depth_sweep(sweep, k, Path(out_dir), title=title))
+    curve = halting_curve(model, getattr(split, part), tuple(sorted(set(ks) | {k})),
+                          batch_size=batch_size)
+    if curve is not None:  # per-user halting: accuracy against reasoning steps
+        results["halting_curve"] = curve
+        files.update(write_halting_curve(curve, k, Path(out_dir), title=title))
     return results, files
+
+
+HALTING_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def halting_curve(model, part, ks, batch_size=512):
+    """Accuracy against compute with per-user KL halting: one row per
+    threshold (fixed depth, the quantiles `HALTING_QUANTILES` of the
+    observed adjacent-step KL, and everyone at step 1), each with its mean
+    halting step, share of steps saved and metrics. None for a model that
+    cannot halt (no reasoning steps, or a reasoner without `halting_call`)."""
+    import numpy as np
+    from keras import ops
+
+    from rearec_keras import halting
+    from rearec_keras.evaluation import ranking_metrics
+    from rearec_keras.evaluation import target_ranks
+
+    reasoner = getattr(model, "reasoning", None)
+    if not getattr(model, "reasoning_steps", 0) or not hasattr(reasoner, "halting_call"):
+        return None
+    histories, targets = np.asarray(part.histories), np.asarray(part.targets)
+    signals = halting.halting_signals(model.step_scores(histories, batch_size=batch_size),
+                                      model.reasoning_states(histories, batch_size=batch_size))
+    kl = np.asarray(ops.convert_to_numpy(signals["kl"])).ravel()
+    thresholds = [-1.0, *np.quantile(kl, HALTING_QUANTILES).tolist(), float("inf")]
+    rows = []
+    for threshold in thresholds:
+        scores, steps = model.score_with_halting(histories, "kl", {"threshold": threshold},
+                                                 batch_size=batch_size)
+        rows.append({"kl_threshold": threshold, "mean_steps": float(steps.mean()),
+                     "step_saving": halting.compute_saving(steps, model.reasoning_steps),
+                     **ranking_metrics(target_ranks(scores, targets), ks=ks)})
+    return rows
+
+
+def write_halting_curve(rows, k, out_dir, title=""):
+    """`halting_curve.csv` and `.png`: NDCG@k and Recall@k against the mean
+    number of reasoning steps per user."""
+    plt = _plt()
+    _write_csv(out_dir / "halting_curve.csv", rows)
+    steps = [r["mean_steps"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, (f"ndcg@{k}", f"recall@{k}")):
+        ax.plot(steps, [r[metric] for r in rows], "o-")
+        ax.set_xlabel("mean reasoning steps per user (KL halting)")
+        ax.set_ylabel(metric.upper())
+        ax.grid(alpha=0.3)
+    fig.suptitle("Accuracy vs compute, per-user halting" + (f" — {title}" if title else ""),
+                 fontsize=10)
+    return {"halting_curve": _save(plt, fig, out_dir / "halting_curve.png")}
 
 
 def write_depth_sweep(rows, k, out_dir, title=""):

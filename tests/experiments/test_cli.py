@@ -100,6 +100,15 @@ def test_evaluate_recommend_analyze(trained_run, interactions, capsys):
         perf = list(csv.DictReader(f))
     for s, row in enumerate(perf[:-1]):  # same numbers as the evaluator
         assert float(row["ndcg@20"]) == pytest.approx(stored["test"]["steps"][s]["ndcg@20"], abs=1e-6)
+    with open(out_dir / "halting_curve.csv") as f:  # fixed depth ... everyone at step 1
+        curve = list(csv.DictReader(f))
+    assert (out_dir / "halting_curve.png").stat().st_size > 1000
+    steps = [float(r["mean_steps"]) for r in curve]
+    assert steps[0] == 2.0 and steps[-1] == 1.0 and steps == sorted(steps, reverse=True)
+    assert float(curve[0]["ndcg@20"]) == pytest.approx(stored["test"]["final"]["ndcg@20"],
+                                                       abs=1e-6)
+    assert float(curve[-1]["ndcg@20"]) == pytest.approx(stored["test"]["steps"][1]["ndcg@20"],
+                                                        abs=1e-6)
     with open(out_dir / "oracle.csv") as f:
         oracle = {r["ranking"]: float(r["ndcg@20"]) for r in csv.DictReader(f)}
     assert oracle["oracle (best step per row)"] >= max(oracle[f"r_{s}"] for s in range(3)) - 1e-12
