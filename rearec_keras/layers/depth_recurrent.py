@@ -270,6 +270,55 @@ class DepthRecurrentReasoning(Reasoner):
         return {"states": ops.stack(reads, axis=1), "sequence_states": state,
                 "step_mask": step_mask}
 
+    def halting_call(self, item_inputs, padding_mask, halt, steps=None):
+        """Evaluation with per-row halting, as
+        `RecurrentReasoning.halting_call`: after core step `t` (1 <= t <
+        steps) `halt(t, previous, state, memo)` decides on the last-position
+        states of the rows still running; stopped rows leave the batch
+        (their sequence states, pre-block output and mask are dropped).
+        With `state_init="normal"` each call draws its own `T_0`, so a row
+        matches its own run alone only with `normal_zero` or `zero`.
+
+        Returns:
+            `(states [B, steps + 1, d], halt_steps [B])` as numpy.
+        """
+        steps = self.mean_depth if steps is None else _as_python_int(steps)
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"halting needs a depth >= 1, got {steps!r}")
+        x = item_inputs
+        if self.input_layer_norm:
+            x = self.input_norm(x)
+        mask = item_attention_mask(padding_mask, "causal")
+        injected, _ = self.pre_block(x, attention_mask=mask, training=False)
+        state = self.initial_state(injected, False)
+        first = ops.convert_to_numpy(ops.cast(injected[:, -1], "float32"))
+        out = np.zeros((first.shape[0], steps + 1, first.shape[1]), dtype="float32")
+        out[:, 0] = first
+        halt_steps = np.full(first.shape[0], steps, dtype="int32")
+        active = np.arange(first.shape[0])
+        previous, memo = injected[:, -1], None
+        for s in range(1, steps + 1):
+            state = self.core_step(state, injected, mask, False)
+            current = state[:, -1]
+            out[active, s] = ops.convert_to_numpy(ops.cast(current, "float32"))
+            if s == steps:
+                break
+            stop, memo = halt(s, previous, current, memo)
+            stop = np.asarray(ops.convert_to_numpy(stop), dtype=bool).reshape(-1)
+            previous = current
+            if not stop.any():
+                continue
+            halt_steps[active[stop]] = s
+            keep = np.flatnonzero(~stop)
+            active = active[keep]
+            if len(active) == 0:
+                break
+            rows = ops.convert_to_tensor(keep, "int32")
+            state, injected, mask, previous = (ops.take(t, rows, axis=0)
+                                               for t in (state, injected, mask, previous))
+            memo = None if memo is None else ops.take(memo, rows, axis=0)
+        return out, halt_steps
+
     def get_config(self):
         config = super().get_config()
         config.update({

@@ -255,3 +255,37 @@ def test_lares_on_a_text_backbone_pretrains_post_trains_and_round_trips(tmp_path
     assert type(loaded) is ReaUniSRec and loaded.phase.name == "rpt"
     np.testing.assert_allclose(loaded.score(h[:4], steps=3), model.score(h[:4], steps=3),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_lares_halts_per_user_like_each_user_alone():
+    # Deterministic T_0 (zero): a user's halting run equals its run alone and,
+    # up to its halting step, the fixed-depth states; unreachable thresholds
+    # give the fixed-depth scores.
+    keras.utils.set_random_seed(0)
+    model = _model(30, state_init="zero", dropout=0.0, attention_dropout=0.0, reasoning_steps=4)
+    # Larger random weights than the initialisers': the steps move apart
+    # (at initialisation the core block is near a fixed point, KL ~ 1e-7).
+    draw = np.random.default_rng(1)
+    model.set_weights([
+        draw.normal(0, 0.5, size=w.shape).astype(w.dtype) + v.path.endswith("gamma")
+        if np.issubdtype(w.dtype, np.floating) else w
+        for w, v in zip(model.get_weights(), model.weights)])
+    rng = np.random.default_rng(0)
+    h = rng.integers(1, 31, size=(20, 10)).astype("int32")
+    h[:5, :6] = 0
+    scores, halts = model.score_with_halting(h, "kl", {"threshold": -1.0})
+    assert (halts == 4).all()
+    np.testing.assert_allclose(scores, model.score(h), rtol=1e-5, atol=1e-5)
+    from rearec_keras import halting
+
+    signals = halting.halting_signals(model.step_scores(h), model.reasoning_states(h))
+    rule = {"threshold": float(np.median(np_(signals["kl"])[:, 1]))}  # splits at step 2
+    states, halts = model.halting_states(h, "kl", rule, batch_size=6)
+    assert len(set(halts.tolist())) > 1
+    fixed = model.reasoning_states(h)
+    for row, step in enumerate(halts):
+        alone, own = model.halting_states(h[row:row + 1], "kl", rule)
+        assert own[0] == step
+        np.testing.assert_allclose(alone[0], states[row], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(states[row, :step + 1], fixed[row, :step + 1],
+                                   rtol=1e-5, atol=1e-5)
