@@ -139,7 +139,7 @@ def speed(split, args):
 def quality(split, args, seed):
     part = split.train if args.subset is None else split.train.subset(np.arange(args.subset))
     rows, curves, rates = {}, {}, {}
-    for name in ("SASRec", "ReaSASRec ERL", "ReaSASRec PRL"):
+    for name in args.baselines:
         model = make(name, split.num_items, args, seed)
         curves[name] = []
         rates[name], _ = train(model, part, split, args.epochs, args.batch_size, seed,
@@ -188,6 +188,8 @@ def main():
     p.add_argument("--subset", type=int, default=None,
                    help="train on the first N training rows (quality budget)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds of the quality part")
+    p.add_argument("--baselines", default="SASRec,ReaSASRec ERL,ReaSASRec PRL",
+                   help="the non-LARES models of the quality part (SASRec is always first)")
     p.add_argument("--lares-dropouts", default="0.5",
                    help="LARES SPT variants' dropout (the released: 0.5)")
     p.add_argument("--lares-state-inits", default="normal",
@@ -195,6 +197,7 @@ def main():
     args = p.parse_args()
     args.lares_dropouts = [float(v) for v in args.lares_dropouts.split(",")]
     args.lares_state_inits = args.lares_state_inits.split(",")
+    args.baselines = ["SASRec"] + [b for b in args.baselines.split(",") if b and b != "SASRec"]
 
     split = data.leave_one_out(load_movielens("ml-100k"), max_length=args.max_length)
     if not args.no_speed:

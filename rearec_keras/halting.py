@@ -16,7 +16,10 @@ Rules (`halting_steps`), the first step `t` that meets them, else the last:
 
 - `"all"`: `κ_t >= θ_κ and ρ_t >= θ_ρ and ν_t >= θ_ν`;
 - `"weighted"`: `w_κ κ_t + w_ρ ρ_t + w_ν ν_t >= θ`;
-- `"kl"` (parameter-free, ManCAR-style): `kl_t <= θ_kl`.
+- `"kl"` (parameter-free, ManCAR-style): `kl_t <= θ_kl`;
+- `"learned"`: a model's halting head (DTRec) maps the three signals to a
+  halting probability `λ_t` (`signals["halting_probability"]`, added by
+  the model): `λ_t >= θ` (default 0.5).
 
 Thresholds above 1 (`all`, `weighted` with weights summing to 1) or below 0
 (`kl`) are never met: every user runs to the last step. Thresholds of 0
@@ -37,6 +40,7 @@ DEFAULT_THRESHOLDS = {
     "all": {"confidence": 0.2, "consistency": 0.8, "convergence": 0.95},
     "weighted": {"threshold": 0.8, "weights": (1 / 3, 1 / 3, 1 / 3)},
     "kl": {"threshold": 0.05},
+    "learned": {"threshold": 0.5},
 }
 SIGNALS = ("confidence", "consistency", "convergence", "kl")
 
@@ -132,7 +136,35 @@ def halt_mask(signals, mode="all", thresholds=None):
         score = (wk * signals["confidence"] + wr * signals["consistency"]
                  + wv * signals["convergence"]) / (wk + wr + wv)
         return score >= t["threshold"]
+    if mode == "learned":
+        if "halting_probability" not in signals:
+            raise ValueError("halting mode 'learned' needs a model with a halting head "
+                             "(DTRec with halting_head=True)")
+        return signals["halting_probability"] >= t["threshold"]
     return signals["kl"] <= t["threshold"]
+
+
+def signal_features(signals):
+    """`[..., 3]`: confidence, consistency and convergence stacked, the
+    input of a halting head."""
+    from keras import ops
+
+    return ops.stack([signals["confidence"], signals["consistency"], signals["convergence"]],
+                     axis=-1)
+
+
+def exit_distribution(halt_probabilities):
+    """`[B, T]` probabilities of exiting at steps 1..T from per-step halting
+    probabilities `λ` `[B, T]` (ACT/PonderNet): `p_t = λ_t Π_{s<t}(1 − λ_s)`,
+    and the last step takes the rest, so each row sums to 1."""
+    from keras import ops
+
+    lam = ops.cast(halt_probabilities, "float32")
+    keep = ops.cumprod(1.0 - lam, axis=1)  # Π_{s<=t}(1 − λ_s)
+    before = ops.concatenate([ops.ones_like(keep[:, :1]), keep[:, :-1]], axis=1)
+    p = lam * before
+    last = before[:, -1:]  # the rest of the mass at the last step
+    return ops.concatenate([p[:, :-1], last], axis=1)
 
 
 def halting_steps(signals, mode="all", thresholds=None):

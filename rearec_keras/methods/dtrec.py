@@ -15,8 +15,12 @@ with the model (a resumed run warm-starts from them).
         items; else the item CE of the last step, which is level T)
 
 The first `hps_warmup_epochs` epochs train the item CE alone (phase
-`warmup`), from a table that is still random. Inference scores with the
-last state (or with per-user halting: `score_with_halting`).
+`warmup`), from a table that is still random. With `halting_head=True` a
+small MLP maps each step's three halting signals (confidence, consistency,
+convergence; `rearec_keras.halting`) to a halting probability λ_t, trained
+jointly with `halting_loss` (expected CE over exit steps + β_h·E[t]).
+Inference scores with the last state, or stops each user early:
+`score_with_halting(h, "learned")` (λ_t >= 0.5) or any rule mode.
 """
 
 from rearec_keras.methods.common import REASONING_STEPS_GRID
@@ -56,6 +60,11 @@ class DTRecMethod(Method):
                 minimum=0),
         Setting("kmeans_iterations", 50, "the most Lloyd iterations of each reclustering",
                 minimum=1),
+        Setting("halting_head", True, "DTRec learns when to stop: an MLP over the three "
+                "halting signals, trained with the expected loss over exit steps"),
+        Setting("halting_units", 16, "hidden units of DTRec's halting head", minimum=1),
+        Setting("ponder_weight", 0.01, "weight of the expected number of steps in DTRec's "
+                "halting objective", symbol="β_h", minimum=0.0),
     )
     search_space = {"hps_weight": [0.1, 0.5, 1.0], "min_prototypes": [8, 16, 32],
                     "reasoning_steps": list(REASONING_STEPS_GRID)}
@@ -106,6 +115,25 @@ class DTRecMethod(Method):
             for t in range(K)]
         model.prototypes_ready = model.add_weight(shape=(), initializer="zeros",
                                                   trainable=False, name="prototypes_ready")
+        if self.halting_head:
+            model.halting_network = keras.Sequential([
+                keras.layers.Dense(self.halting_units, activation="relu", name="hidden"),
+                keras.layers.Dense(1, activation="sigmoid", name="probability"),
+            ], name="halting_head")
+
+    def build_weights(self, model):
+        if model.reasoning_steps and self.halting_head:
+            model.halting_network.build((None, 3))
+
+    def halting_probabilities(self, model, signals):
+        """λ `[B, T]` of the halting head over `halting.halting_signals`."""
+        from keras import ops
+
+        from rearec_keras.halting import signal_features
+
+        features = signal_features(signals)  # [B, T, 3]
+        flat = model.halting_network(ops.reshape(features, (-1, 3)))
+        return ops.reshape(flat, ops.shape(features)[:-1])
 
     def on_epoch_begin(self, model, epoch):
         if model.reasoning_steps and model.phase.options.get("hps"):
@@ -134,18 +162,27 @@ class DTRecMethod(Method):
         model.prototypes_ready.assign(1.0)
         return runs
 
+    def halting_loss(self, model, states, step_logits, targets, sample_weight=None):
+        """The soft halting objective (our choice, ACT/PonderNet style): with
+        λ_t from the head, exit probabilities `p_t = λ_t Π_{s<t}(1 − λ_s)`
+        over steps 1..K (the last takes the rest), the loss is
+        `Σ_t p_t · (CE_t + β_h · t)`: the expected item CE at the exit step
+        plus a ponder cost. The signals enter the head without gradient."""
+        return _halting_objective(self, model, states, step_logits, targets, sample_weight)
+
     def reasoning_loss(self, model, x, y, outputs, sample_weight=None):
         from keras import ops
 
         states = outputs["states"]  # [B, K + 1, d]
         tau = model.base_temperature
         logits = model.training_logits(y, outputs.get("item_table"))
+        step_logits, targets = logits(states, tau)
         if self.item_ce_all_steps:
-            step_logits, targets = logits(states, tau)
             loss = self.item_ce_steps(targets, step_logits, sample_weight=sample_weight)
         else:
-            last, targets = logits(states[:, -1:], tau)
-            loss = self.ce(targets, last / tau, sample_weight=sample_weight)
+            loss = self.ce(targets, step_logits[:, -1:] / tau, sample_weight=sample_weight)
+        if self.halting_head:
+            loss = loss + self.halting_loss(model, states, step_logits, targets, sample_weight)
         if not model.phase.options.get("hps") or self.hps_weight == 0:
             return loss
         tau_p = self.prototype_temperature or tau
@@ -157,6 +194,28 @@ class DTRecMethod(Method):
             loss = loss + self.hps_weight * self.prototype_ce(labels, scores,
                                                               sample_weight=sample_weight)
         return loss
+
+
+def _halting_objective(method, model, states, step_logits, targets, sample_weight):
+    from keras import ops
+
+    from rearec_keras.halting import exit_distribution
+    from rearec_keras.halting import halting_signals
+    from rearec_keras.losses._utils import batch_mean
+
+    tau = model.base_temperature
+    K = model.reasoning_steps
+    log_probs = ops.log_softmax(ops.cast(step_logits, "float32") / tau, axis=-1)
+    index = ops.broadcast_to(ops.reshape(ops.cast(targets, "int32"), (-1, 1, 1)),
+                             (ops.shape(log_probs)[0], K + 1, 1))
+    step_ce = -ops.squeeze(ops.take_along_axis(log_probs, index, axis=-1), -1)[:, 1:]
+    # The signals are inputs of the head, not paths back into the encoder.
+    signals = halting_signals(ops.stop_gradient(step_logits), ops.stop_gradient(states),
+                              top_k=min(10, model.num_items), temperature=tau)
+    exits = exit_distribution(method.halting_probabilities(model, signals))  # [B, K]
+    steps = ops.cast(ops.arange(1, K + 1), "float32")
+    per_row = ops.sum(exits * (step_ce + method.ponder_weight * steps), axis=1)
+    return batch_mean(per_row, sample_weight)
 
 
 def _parse_sizes(text):

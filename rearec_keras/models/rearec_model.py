@@ -431,6 +431,11 @@ class ReaRecModel(SequentialRecommender):
             raise ValueError(f"halting needs a reasoner that can stop rows early "
                              f"(`halting_call`); {type(self.reasoning).__name__} cannot")
         tau = self.base_temperature
+        if halting == "learned" and getattr(self, "halting_network", None) is None:
+            raise ValueError("halting mode 'learned' needs a model with a halting head "
+                             "(DTRec with halting_head=True); use 'kl', 'all' or 'weighted'")
+        if halting == "learned":
+            top_k = min(10, self.num_items)  # as the head was trained
 
         def halt(step, previous, state, memo):
             logits = self._logits(state)
@@ -439,6 +444,8 @@ class ReaRecModel(SequentialRecommender):
             signals = halting_lib.halting_signals(
                 ops.stack([memo, logits], axis=1), ops.stack([previous, state], axis=1),
                 top_k=top_k, temperature=tau, confidence=confidence)
+            if halting == "learned":
+                signals["halting_probability"] = self.method.halting_probabilities(self, signals)
             return halting_lib.halt_mask(signals, halting, thresholds)[:, 0], logits
 
         if len(arr) == 0:

@@ -27,9 +27,9 @@ ADAPTERS = ("add", "concat", "linear")
 STATE_INITS = ("normal", "normal_zero", "zero")
 SIMILARITIES = ("dot", "cos")
 REWARDS = ("recall", "ndcg")
-# Halting (`rearec_keras.halting`): the rule-based modes and the confidence
-# signal's definition.
-HALTING_RULES = ("all", "weighted", "kl")
+# Halting (`rearec_keras.halting`): the modes (`learned`: a model's own
+# halting head, DTRec) and the confidence signal's definition.
+HALTING_RULES = ("all", "weighted", "kl", "learned")
 CONFIDENCES = ("max", "entropy")
 # DTRec's prototype levels (`rearec_keras.prototypes.prototype_sizes`).
 PROTOTYPE_SCHEDULES = ("geometric", "linear")

@@ -85,7 +85,7 @@ def test_reclustering_fills_every_level_and_never_clusters_pad():
 def test_the_loss_is_item_ce_at_every_step_plus_the_prototype_terms():
     from rearec_keras.losses import MultiStepCrossEntropy
 
-    model = _model(hps_warmup_epochs=0, hps_weight=0.5)
+    model = _model(hps_warmup_epochs=0, hps_weight=0.5, halting_head=False)
     model.method.recluster(model)
     h, y = _data(16)
     outputs = model._states(h, training=False)
@@ -108,12 +108,12 @@ def test_the_loss_is_item_ce_at_every_step_plus_the_prototype_terms():
 def test_without_hps_it_is_multi_step_item_ce_on_the_rearec_backbone():
     # hps_weight = 0 and item CE at all steps: the same loss as ERL's paper
     # variant without diversity, on the same weights.
-    dtrec = _model(hps_weight=0.0, hps_warmup_epochs=0)
+    dtrec = _model(hps_weight=0.0, hps_warmup_epochs=0, halting_head=False)
     erl = ReaSASRec(N, learning="erl", loss_variant="paper", kl_weight=0.0, reasoning_steps=3,
                     **TINY)
     erl.build((None, L))
     erl.set_weights([w for w, v in zip(dtrec.get_weights(), dtrec.weights)
-                     if "proto" not in v.path])
+                     if "proto" not in v.path])  # the ReaRec weights, in the same order
     h, y = _data(16)
     np.testing.assert_allclose(erl.reasoning_states(h), dtrec.reasoning_states(h), atol=1e-6)
     a = dtrec.method.loss(dtrec, h, y, dtrec._states(h))
@@ -152,3 +152,50 @@ def test_bad_dtrec_settings_are_named():
         DTRec(N, **TINY, hps_weight=-1.0)
     with pytest.raises(ValueError, match="negatives='full'"):
         _model(negatives="uniform", num_negatives=5)
+
+
+def test_exit_distribution_is_act_style_and_sums_to_one():
+    from rearec_keras.halting import exit_distribution
+
+    lam = np.array([[0.5, 0.5, 0.5], [1.0, 0.3, 0.9], [0.0, 0.0, 0.0]], "float32")
+    p = np_(exit_distribution(lam))
+    np.testing.assert_allclose(p, [[0.5, 0.25, 0.25], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]],
+                               atol=1e-7)
+
+
+def test_the_halting_head_learns_jointly_and_halts_inference():
+    model = _model(hps_warmup_epochs=0)
+    model.method.recluster(model)
+    h, y = _data(16)
+    outputs = model._states(h, training=False)
+    # The objective by hand: λ from the head, ACT exit probabilities, the
+    # expected CE at the exit step plus β_h·E[t].
+    from rearec_keras import halting
+
+    states = np_(outputs["states"])
+    logits = np_(model._logits(states))
+    tau = model.base_temperature
+    signals = halting.halting_signals(logits, states, top_k=10, temperature=tau)
+    lam = np_(model.method.halting_probabilities(model, signals))
+    assert lam.shape == (16, 3) and (lam >= 0).all() and (lam <= 1).all()
+    p = np_(halting.exit_distribution(lam))
+    shifted = logits / tau - (logits / tau).max(-1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    ce = -np.take_along_axis(log_p, y[:, None, None].repeat(4, 1), axis=-1)[..., 0][:, 1:]
+    expected = np.mean(np.sum(p * (ce + 0.01 * np.arange(1, 4)), axis=1))
+    value = float(np_(model.method.halting_loss(model, outputs["states"],
+                                                keras.ops.convert_to_tensor(logits), y)))
+    assert value == pytest.approx(expected, rel=1e-4)
+    # Trained jointly: fitting moves the head's weights.
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    head = [w.copy() for w in model.halting_network.get_weights()]
+    model.fit(h, y, epochs=2, batch_size=8, verbose=0)
+    assert any(not np.allclose(a, b) for a, b in zip(head, model.halting_network.get_weights()))
+    # Learned halting at inference: threshold > 1 is fixed depth, 0 is step 1.
+    scores, steps = model.score_with_halting(h, "learned", {"threshold": 1.5})
+    assert (steps == 3).all()
+    np.testing.assert_allclose(scores, model.score(h), rtol=1e-5, atol=1e-5)
+    _, steps = model.score_with_halting(h, "learned", {"threshold": 0.0})
+    assert (steps == 1).all()
+    with pytest.raises(ValueError, match="needs a model with a halting head"):
+        _model(halting_head=False).score_with_halting(h, "learned")
