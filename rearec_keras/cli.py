@@ -248,6 +248,13 @@ def cmd_evaluate(args):
     return 0
 
 
+def _add_halting_flags(parser, help_text):
+    parser.add_argument("--halting", choices=HALTING_RULES, help=help_text)
+    parser.add_argument("--halting-threshold", action="append", metavar="KEY=VALUE",
+                        help="the rule's thresholds (kl/weighted/learned: threshold=0.05; all: "
+                             "confidence=, consistency=, convergence=; weighted: weights=a,b,c)")
+
+
 def _halting_thresholds(options):
     """`--halting-threshold KEY=VALUE` flags as a dict of numbers
     (`weights=a,b,c`: three numbers)."""
@@ -321,7 +328,17 @@ def cmd_recommend(args):
         raise UsageError(f"-k must be in 1..{split.num_items}, got {args.k}")
     histories = np.zeros((1, model.max_length), dtype="int32")
     histories[0, -len(seq):] = seq
-    ids, scores = model.recommend(histories, k=args.k, exclude_history=args.exclude_seen)
+    halting = {}
+    if args.halting:
+        halting = dict(halting=args.halting,
+                       thresholds=_halting_thresholds(args.halting_threshold))
+    try:
+        ids, scores = model.recommend(histories, k=args.k, exclude_history=args.exclude_seen,
+                                      **halting)
+    except ValueError as e:
+        if not args.halting:
+            raise
+        raise UsageError(f"--halting {args.halting}: {e}") from None
     items = split.items
     titles = None
     if items is not None and "title" in items.columns and "item_id" in items.columns:
@@ -466,13 +483,9 @@ def build_parser():
     evaluate.add_argument("run", metavar="RUN_DIR_OR_MODEL")
     evaluate.add_argument("--parts", nargs="+", choices=("valid", "test"), default=["valid", "test"])
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
-    evaluate.add_argument("--halting", choices=HALTING_RULES,
-                          help="also score with per-user halting (ReaRec models): stop a user's "
-                               "reasoning when the rule is met; reports metrics, mean steps, "
-                               "steps saved and time next to fixed depth")
-    evaluate.add_argument("--halting-threshold", action="append", metavar="KEY=VALUE",
-                          help="the rule's thresholds (kl/weighted: threshold=0.05; all: "
-                               "confidence=, consistency=, convergence=; weighted: weights=a,b,c)")
+    _add_halting_flags(evaluate, "also score with per-user halting (ReaRec models, LARES): "
+                                 "stop a user's reasoning when the rule is met; reports "
+                                 "metrics, mean steps, steps saved and time next to fixed depth")
     _add_config_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
@@ -484,6 +497,8 @@ def build_parser():
                            help="--history holds the dataset's own item ids (default: internal 1..N)")
     recommend.add_argument("-k", type=int, default=10)
     recommend.add_argument("--exclude-seen", action="store_true", help="never recommend history items")
+    _add_halting_flags(recommend, "stop the reasoning as soon as the rule is met (ReaRec "
+                                  "models, LARES; DTRec: learned)")
     _add_config_flags(recommend)
     recommend.set_defaults(func=cmd_recommend)
 

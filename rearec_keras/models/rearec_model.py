@@ -413,8 +413,9 @@ class ReaRecModel(SequentialRecommender):
         """Reasoning states with per-user halting (`rearec_keras.halting`).
 
         After each step a user's signals against the step before decide
-        whether it stops (`halting`: `"all"`, `"weighted"` or `"kl"`, with
-        `thresholds`, see `halting.check_rule`); a stopped user leaves the
+        whether it stops (`halting`: `"all"`, `"weighted"`, `"kl"` or
+        `"learned"` (DTRec's head), with `thresholds`, see
+        `halting.check_rule`); a stopped user leaves the
         batch, so its remaining steps are never computed. Distributions are
         `softmax(r_t Eᵀ / τ)` at the base temperature.
 

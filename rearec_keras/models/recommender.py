@@ -266,8 +266,13 @@ class SequentialRecommender(keras.Model):
             for i in range(0, max(len(states), 1), size)
         ])
 
-    def recommend(self, histories, k=10, exclude_history=False, steps=None, batch_size=256):
+    def recommend(self, histories, k=10, exclude_history=False, steps=None, batch_size=256,
+                  halting=None, thresholds=None):
         """Top-k item ids and scores per history.
+
+        `halting` (`"kl"`, `"all"`, `"weighted"`, `"learned"`) stops each
+        user's reasoning on its own (`score_with_halting`, with
+        `thresholds`); None runs every step.
 
         Returns:
             `(ids, scores)`: int32 `[n, k]` and float32 `[n, k]`, best
@@ -278,11 +283,17 @@ class SequentialRecommender(keras.Model):
         arr = self.check_histories(histories)
         check_int("k", k, 1, self.num_items)
         steps = self._check_steps(steps)
+        if halting is not None and not hasattr(self, "score_with_halting"):
+            raise ValueError(f"{type(self).__name__} cannot halt per user; pass halting=None")
         ids = [np.zeros((0, k), dtype=np.int32)]
         values = [np.zeros((0, k), dtype=np.float32)]
         for i in range(0, len(arr), batch_size):
             batch = arr[i : i + batch_size]
-            scores = self._score(batch, steps, None, batch_size)
+            if halting is None:
+                scores = self._score(batch, steps, None, batch_size)
+            else:
+                scores, _ = self.score_with_halting(batch, halting, thresholds, steps,
+                                                    batch_size=batch_size)
             if exclude_history:
                 rows = np.repeat(np.arange(len(batch)), batch.shape[1])
                 scores[rows, batch.ravel()] = -np.inf

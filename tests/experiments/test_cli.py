@@ -254,6 +254,13 @@ def test_evaluate_with_per_user_halting(trained_run, capsys):
     for key, value in report["halting"].items():
         assert value == pytest.approx(one_step[key], abs=1e-6), key
     capsys.readouterr()
+    rec = ["recommend", str(trained_run), "--user", "u3", "-k", "5"]
+    assert main(rec) == 0
+    full = capsys.readouterr().out
+    assert main([*rec, "--halting", "kl", "--halting-threshold", "threshold=-1"]) == 0
+    assert capsys.readouterr().out == full  # never halts: the same list
+    assert main([*rec, "--halting", "learned"]) == 2  # PRL has no halting head
+    assert "halting head" in capsys.readouterr().err
     assert main(["evaluate", str(trained_run), "--halting", "kl",
                  "--halting-threshold", "threshold"]) == 2
     assert "KEY=NUMBER" in capsys.readouterr().err

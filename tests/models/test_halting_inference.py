@@ -97,3 +97,15 @@ def test_bad_halting_settings_are_named():
         model.score_with_halting(_histories(n=2), "soon")
     with pytest.raises(ValueError, match="steps"):
         model.score_with_halting(_histories(n=2), "kl", steps=K + 1)
+
+
+def test_recommend_with_halting():
+    model = _model("prl")
+    h = _histories(n=10)
+    ids, scores = model.recommend(h, k=5, halting="kl", thresholds=NEVER["kl"])
+    plain_ids, plain_scores = model.recommend(h, k=5)
+    np.testing.assert_array_equal(ids, plain_ids)
+    np.testing.assert_allclose(scores, plain_scores, rtol=1e-5, atol=1e-5)
+    ids, _ = model.recommend(h, k=5, halting="kl", thresholds={"threshold": float("inf")})
+    one_step, _ = model.recommend(h, k=5, steps=1)
+    np.testing.assert_array_equal(ids, one_step)
