@@ -34,7 +34,8 @@ class LARESMethod(Method):
     """LARES SPT (see the module docstring). Defaults: the official run
     script (`run_sl.sh`): 2 + 2 layers, k̄ = 4, post-LN, α = 0.1, γ = 0.5,
     dot similarity, τ_a = 1. RecBole 3.0's variant: `reasoning_steps=3`,
-    `trajectory_weight=0.2`, `step_weight=0.1`, `pre_norm=True`."""
+    `trajectory_weight=0.2`, `step_weight=0.1`, `pre_norm=True`,
+    `filter_top_k=None`."""
 
     name = "lares"
     title = "LARES"
