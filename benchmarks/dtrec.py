@@ -20,6 +20,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lares import METRICS  # noqa: E402
+from lares import make as make_baseline  # noqa: E402
 from lares import test_row  # noqa: E402
 from lares import train  # noqa: E402
 from rearec_keras import DTRec  # noqa: E402
@@ -28,8 +29,6 @@ from rearec_keras import halting  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 from rearec_keras.evaluation import ranking_metrics  # noqa: E402
 from rearec_keras.evaluation import target_ranks  # noqa: E402
-from rearec_keras.models import ReaSASRec  # noqa: E402
-from rearec_keras.models import SASRec  # noqa: E402
 
 NEVER = {"threshold": -1.0}
 VARIANTS = {
@@ -40,14 +39,10 @@ VARIANTS = {
 
 
 def make(name, num_items, args, seed):
+    if name not in VARIANTS:  # SASRec, ReaSASRec ERL / PRL: as in the LARES comparison
+        return make_baseline(name, num_items, args, seed)
     keras.utils.set_random_seed(seed)
-    common = dict(hidden_dim=args.dim, max_length=args.max_length)
-    if name == "SASRec":
-        model = SASRec(num_items, **common)
-    elif name.startswith("ReaSASRec"):
-        model = ReaSASRec(num_items, learning=name.split()[1].lower(), **common)
-    else:
-        model = DTRec(num_items, **VARIANTS[name], **common)
+    model = DTRec(num_items, **VARIANTS[name], hidden_dim=args.dim, max_length=args.max_length)
     model.build((None, args.max_length))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     return model

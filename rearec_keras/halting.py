@@ -201,3 +201,26 @@ def compute_saving(steps, max_steps) -> float:
         raise ValueError(f"halting steps must lie in [1, {max_steps}], got "
                          f"[{steps.min()}, {steps.max()}]")
     return float(1.0 - steps.sum() / (steps.size * max_steps))
+
+
+def drop_halted(stop, active, halt_steps, step, tensors, memo):
+    """The bookkeeping of a reasoner's halting loop after step `step`:
+    records `step` as the halting step of the rows `stop` marks (`active`
+    maps the running rows to their batch rows, `halt_steps` is written in
+    place) and returns `(active, tensors, memo)` for the rows still running
+    (`tensors`: any structure with the batch on axis 0, e.g. a KV cache)."""
+    import keras
+    import numpy as np
+    from keras import ops
+
+    stop = np.asarray(ops.convert_to_numpy(stop), dtype=bool).reshape(-1)
+    if not stop.any():
+        return active, tensors, memo
+    halt_steps[active[stop]] = step
+    keep = np.flatnonzero(~stop)
+    if len(keep) == 0:
+        return active[keep], tensors, memo
+    rows = ops.convert_to_tensor(keep, "int32")
+    tensors = keras.tree.map_structure(lambda t: ops.take(t, rows, axis=0), tensors)
+    memo = None if memo is None else ops.take(memo, rows, axis=0)
+    return active[keep], tensors, memo

@@ -282,6 +282,8 @@ class DepthRecurrentReasoning(Reasoner):
         Returns:
             `(states [B, steps + 1, d], halt_steps [B])` as numpy.
         """
+        from rearec_keras.halting import drop_halted
+
         steps = self.mean_depth if steps is None else _as_python_int(steps)
         if not isinstance(steps, int) or steps < 1:
             raise ValueError(f"halting needs a depth >= 1, got {steps!r}")
@@ -298,25 +300,16 @@ class DepthRecurrentReasoning(Reasoner):
         active = np.arange(first.shape[0])
         previous, memo = injected[:, -1], None
         for s in range(1, steps + 1):
+            if len(active) == 0:
+                break
             state = self.core_step(state, injected, mask, False)
             current = state[:, -1]
             out[active, s] = ops.convert_to_numpy(ops.cast(current, "float32"))
             if s == steps:
                 break
             stop, memo = halt(s, previous, current, memo)
-            stop = np.asarray(ops.convert_to_numpy(stop), dtype=bool).reshape(-1)
-            previous = current
-            if not stop.any():
-                continue
-            halt_steps[active[stop]] = s
-            keep = np.flatnonzero(~stop)
-            active = active[keep]
-            if len(active) == 0:
-                break
-            rows = ops.convert_to_tensor(keep, "int32")
-            state, injected, mask, previous = (ops.take(t, rows, axis=0)
-                                               for t in (state, injected, mask, previous))
-            memo = None if memo is None else ops.take(memo, rows, axis=0)
+            active, (state, injected, mask, previous), memo = drop_halted(
+                stop, active, halt_steps, s, (state, injected, mask, current), memo)
         return out, halt_steps
 
     def get_config(self):

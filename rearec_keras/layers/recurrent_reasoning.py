@@ -357,6 +357,8 @@ class RecurrentReasoning(Reasoner):
         """
         import numpy as np
 
+        from rearec_keras.halting import drop_halted
+
         steps = self._resolve_steps(steps)
         if mode not in ITEM_ATTENTION_MODES:
             raise ValueError(f"`mode` must be one of {ITEM_ATTENTION_MODES}. Received: "
@@ -388,19 +390,8 @@ class RecurrentReasoning(Reasoner):
             if s == steps:
                 break
             stop, memo = halt(s, previous, state, memo)
-            stop = np.asarray(ops.convert_to_numpy(stop), dtype=bool).reshape(-1)
-            if not stop.any():
-                continue
-            halt_steps[active[stop]] = s
-            keep = np.flatnonzero(~stop)
-            active = active[keep]
-            if len(active) == 0:
-                break
-            rows = ops.convert_to_tensor(keep, "int32")
-            cache = keras.tree.map_structure(lambda t: ops.take(t, rows, axis=0), cache)
-            padding_mask = ops.take(padding_mask, rows, axis=0)
-            state = ops.take(state, rows, axis=0)
-            memo = None if memo is None else ops.take(memo, rows, axis=0)
+            active, (cache, padding_mask, state), memo = drop_halted(
+                stop, active, halt_steps, s, (cache, padding_mask, state), memo)
         return out, halt_steps
 
     def get_config(self):
