@@ -79,8 +79,10 @@ def train(model, part, split, epochs, batch_size, seed, curve):
     best, best_weights, seconds = -1.0, None, 0.0
     for epoch in range(epochs):
         start = time.perf_counter()
-        model.fit(batches(model, part, batch_size, seed=seed * 1000 + epoch), epochs=1,
-                  verbose=0, shuffle=False)
+        # initial_epoch: the model's phases (PRL's noise warm-up, DTRec's
+        # prototype warm-up) follow the epoch number.
+        model.fit(batches(model, part, batch_size, seed=seed * 1000 + epoch),
+                  initial_epoch=epoch, epochs=epoch + 1, verbose=0, shuffle=False)
         if epoch > 0 or epochs == 1:  # the first epoch traces (unless it is the only one)
             seconds += time.perf_counter() - start
         valid = valid_ndcg20(model, split)
