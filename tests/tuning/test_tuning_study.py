@@ -280,4 +280,3 @@ def test_early_stopping_inside_a_trial(tmp_path, tiny_config, tiny_split):
     assert EPOCHS_SEEN[0][1] == EPOCHS_SEEN[1][1]
     (trial,) = tuner.oracle.trials.values()
     assert trial.score == pytest.approx(EPOCHS_SEEN[0][1])
-
