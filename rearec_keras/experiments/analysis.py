@@ -326,35 +326,36 @@ def halting_curve(model, part, ks, batch_size=512):
     return rows
 
 
+def _metric_curves(rows, x_key, k, path, xlabel, title, log2=False):
+    """`path` (.csv and .png): NDCG@k and Recall@k of `rows` against
+    `row[x_key]`, side by side."""
+    plt = _plt()
+    _write_csv(path.with_suffix(".csv"), rows)
+    xs = [r[x_key] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, (f"ndcg@{k}", f"recall@{k}")):
+        ax.plot(xs, [r[metric] for r in rows], "o-")
+        if log2:
+            ax.set_xscale("log", base=2)
+            ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(metric.upper())
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(plt, fig, path.with_suffix(".png"))
+
+
 def write_halting_curve(rows, k, out_dir, title=""):
     """`halting_curve.csv` and `.png`: NDCG@k and Recall@k against the mean
     number of reasoning steps per user."""
-    plt = _plt()
-    _write_csv(out_dir / "halting_curve.csv", rows)
-    steps = [r["mean_steps"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, metric in zip(axes, (f"ndcg@{k}", f"recall@{k}")):
-        ax.plot(steps, [r[metric] for r in rows], "o-")
-        ax.set_xlabel("mean reasoning steps per user (KL halting)")
-        ax.set_ylabel(metric.upper())
-        ax.grid(alpha=0.3)
-    fig.suptitle("Accuracy vs compute, per-user halting" + (f" — {title}" if title else ""),
-                 fontsize=10)
-    return {"halting_curve": _save(plt, fig, out_dir / "halting_curve.png")}
+    return {"halting_curve": _metric_curves(
+        rows, "mean_steps", k, out_dir / "halting_curve",
+        "mean reasoning steps per user (KL halting)",
+        "Accuracy vs compute, per-user halting" + (f" — {title}" if title else ""))}
 
 
 def write_depth_sweep(rows, k, out_dir, title=""):
     """`depth_sweep.csv` and `.png`: NDCG@k and Recall@k against the depth."""
-    plt = _plt()
-    _write_csv(out_dir / "depth_sweep.csv", rows)
-    depths = [r["depth"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, metric in zip(axes, (f"ndcg@{k}", f"recall@{k}")):
-        ax.plot(depths, [r[metric] for r in rows], "o-")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(depths, [str(d) for d in depths])
-        ax.set_xlabel("test-time depth k")
-        ax.set_ylabel(metric.upper())
-        ax.grid(alpha=0.3)
-    fig.suptitle("Test-time depth scaling" + (f" — {title}" if title else ""), fontsize=10)
-    return {"depth_sweep": _save(plt, fig, out_dir / "depth_sweep.png")}
+    return {"depth_sweep": _metric_curves(
+        rows, "depth", k, out_dir / "depth_sweep", "test-time depth k",
+        "Test-time depth scaling" + (f" — {title}" if title else ""), log2=True)}

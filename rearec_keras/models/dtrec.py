@@ -5,14 +5,12 @@ Supervision (`ReaRecModel` with `learning="dtrec"`, see
 
 import keras
 
-from rearec_keras.methods import get_method
-from rearec_keras.models.rearec_model import ReaRecModel
+from rearec_keras.models.rearec_model import MethodModel
 
-_DEFAULTS = get_method("dtrec").model_defaults
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
-class DTRec(ReaRecModel):
+class DTRec(MethodModel):
     """DTRec (HPS; see the module docstring). Defaults: K = 3 steps
     (`reasoning_steps`), geometric prototype levels from 16 to the catalog,
     one warm-up epoch of item CE.
@@ -27,10 +25,4 @@ class DTRec(ReaRecModel):
     ```
     """
 
-    def __init__(self, num_items, **kwargs):
-        kwargs.setdefault("learning", "dtrec")
-        if kwargs["learning"] != "dtrec":
-            raise ValueError(f"DTRec trains with learning='dtrec', got {kwargs['learning']!r}")
-        for key, value in _DEFAULTS.items():
-            kwargs.setdefault(key, value)
-        super().__init__(num_items, **kwargs)
+    learning_name = "dtrec"

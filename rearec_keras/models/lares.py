@@ -9,14 +9,12 @@ weights (test-time depth scaling).
 
 import keras
 
-from rearec_keras.methods import get_method
-from rearec_keras.models.rearec_model import ReaRecModel
+from rearec_keras.models.rearec_model import MethodModel
 
-_DEFAULTS = get_method("lares").model_defaults
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
-class LARES(ReaRecModel):
+class LARES(MethodModel):
     """LARES (see the module docstring and `rearec_keras.methods.lares`).
 
     Example:
@@ -30,10 +28,4 @@ class LARES(ReaRecModel):
     ```
     """
 
-    def __init__(self, num_items, **kwargs):
-        kwargs.setdefault("learning", "lares")
-        if kwargs["learning"] != "lares":
-            raise ValueError(f"LARES trains with learning='lares', got {kwargs['learning']!r}")
-        for key, value in _DEFAULTS.items():
-            kwargs.setdefault(key, value)
-        super().__init__(num_items, **kwargs)
+    learning_name = "lares"

@@ -408,7 +408,7 @@ class ReaRecModel(SequentialRecommender):
         (`"mean"` for ERL, `"last"` otherwise)."""
         return self.method.pooling
 
-    def halting_states(self, histories, halting="kl", thresholds=None, steps=None, top_k=10,
+    def halting_states(self, histories, halting="kl", thresholds=None, steps=None, top_k=None,
                        confidence="max", batch_size=256):
         """Reasoning states with per-user halting (`rearec_keras.halting`).
 
@@ -435,8 +435,8 @@ class ReaRecModel(SequentialRecommender):
         if halting == "learned" and getattr(self, "halting_network", None) is None:
             raise ValueError("halting mode 'learned' needs a model with a halting head "
                              "(DTRec with halting_head=True); use 'kl', 'all' or 'weighted'")
-        if halting == "learned":
-            top_k = min(10, self.num_items)  # as the head was trained
+        # The consistency cut-off: 10 (capped by the catalog), as DTRec's head trains with.
+        top_k = min(10, self.num_items) if top_k is None else top_k
 
         def halt(step, previous, state, memo):
             logits = self._logits(state)
@@ -646,3 +646,21 @@ class ReaRecModel(SequentialRecommender):
             if isinstance(config.get(key), dict):
                 config[key] = keras.layers.deserialize(config[key])
         return cls(**config)
+
+
+class MethodModel(ReaRecModel):
+    """A `ReaRecModel` bound to one learning method (`learning_name`),
+    taking the method's `model_defaults` for settings not given (`LARES`,
+    `DTRec`)."""
+
+    learning_name = None
+
+    def __init__(self, num_items, **kwargs):
+        name = self.learning_name
+        kwargs.setdefault("learning", name)
+        if kwargs["learning"] != name:
+            raise ValueError(f"{type(self).__name__} trains with learning={name!r}, "
+                             f"got {kwargs['learning']!r}")
+        for key, value in methods.get_method(name).model_defaults.items():
+            kwargs.setdefault(key, value)
+        super().__init__(num_items, **kwargs)
