@@ -52,5 +52,7 @@ def test_analyses_example(tmp_path, interactions):
                                      interactions, "--epochs", "1",
                                      "--hidden-dim", "16", "--max-length", "10",
                                      "--run-dir", str(tmp_path / "run")])
-    assert len(files) == 5 and all(p.exists() for p in files.values())
+    assert set(files) == {"step_performance", "subgroups", "state_similarity",
+                          "rank_trajectories", "oracle", "halting_curve"}
+    assert all(p.exists() for p in files.values())
     assert [r["step"] for r in results["performance"]] == ["r_0", "r_1", "r_2", "model"]
