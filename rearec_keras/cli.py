@@ -448,11 +448,15 @@ def cmd_export(args):
     _, model = runner.load_run(args.run)
     try:
         info = export_serving(model, args.out, max_k=args.max_k, steps=args.steps,
+                              halting=args.halting,
+                              thresholds=_halting_thresholds(args.halting_threshold),
                               overwrite=args.overwrite)
     except ExportError as e:
         raise UsageError(f"rearec-keras export: {e}") from None
     print(f"{info['model']} ({info['learning']}, K={info['reasoning_steps']}, "
           f"{info['num_items']:,} items, histories of {info['max_length']}) exported to {args.out}")
+    if info["halting"]:
+        print(f"per-user halting: {info['halting']['mode']} {info['halting']['thresholds']}")
     print(f"endpoints: {', '.join(info['endpoints'])}; k in 1..{info['max_k']}; "
           f"description in {Path(args.out) / 'serving.json'}")
     return 0
@@ -547,6 +551,8 @@ def build_parser():
                         help="largest k the top_k endpoints accept (default: the whole catalog)")
     export.add_argument("--steps", type=int,
                         help="reasoning steps to serve with (default: the model's K)")
+    _add_halting_flags(export, "serve with per-user halting: each user stops reasoning at its "
+                               "own step (adds the halting_steps endpoint)")
     export.add_argument("--overwrite", action="store_true", help="replace an earlier export")
     export.set_defaults(func=cmd_export)
     return parser

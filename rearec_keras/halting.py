@@ -203,24 +203,65 @@ def compute_saving(steps, max_steps) -> float:
     return float(1.0 - steps.sum() / (steps.size * max_steps))
 
 
-def drop_halted(stop, active, halt_steps, step, tensors, memo):
-    """The bookkeeping of a reasoner's halting loop after step `step`:
-    records `step` as the halting step of the rows `stop` marks (`active`
-    maps the running rows to their batch rows, `halt_steps` is written in
-    place) and returns `(active, tensors, memo)` for the rows still running
-    (`tensors`: any structure with the batch on axis 0, e.g. a KV cache)."""
-    import keras
-    import numpy as np
-    from keras import ops
+class HaltingRows:
+    """The bookkeeping of a reasoner's halting loop, in `keras.ops` (eager
+    on every backend, and traceable in a TensorFlow graph, where the batch
+    dimension is dynamic: that is how the SavedModel export halts).
 
-    stop = np.asarray(ops.convert_to_numpy(stop), dtype=bool).reshape(-1)
-    if not stop.any():
-        return active, tensors, memo
-    halt_steps[active[stop]] = step
-    keep = np.flatnonzero(~stop)
-    if len(keep) == 0:
-        return active[keep], tensors, memo
-    rows = ops.convert_to_tensor(keep, "int32")
-    tensors = keras.tree.map_structure(lambda t: ops.take(t, rows, axis=0), tensors)
-    memo = None if memo is None else ops.take(memo, rows, axis=0)
-    return active[keep], tensors, memo
+    `record(state)` stores the states `[a, d]` of the rows still running as
+    the next step's column; `drop(stop, step, tensors, memo)` records `step`
+    as the halting step of the rows `stop` marks and returns `(tensors,
+    memo)` for the rows still running (`tensors`: any structure with the
+    batch on axis 0, e.g. a KV cache), so stopped rows cost nothing more.
+    `done` says, when it is known now (eagerly), that no row is left.
+    `result()` is `(states [B, steps + 1, d] float32, zeros after a row's
+    halting step; halt_steps [B] int32 in 1..steps)`.
+    """
+
+    def __init__(self, first_state, steps):
+        from keras import ops
+
+        first = ops.cast(first_state, "float32")
+        self.steps = steps
+        self.batch = ops.shape(first)[0]
+        self.dim = ops.shape(first)[1]
+        self.columns = [first]
+        self.active = ops.arange(self.batch, dtype="int32")
+        self.halt_steps = ops.full((self.batch,), steps, dtype="int32")
+
+    @property
+    def done(self) -> bool:
+        from keras import ops
+
+        running = ops.shape(self.active)[0]
+        return isinstance(running, int) and running == 0
+
+    def _to_batch(self, values, shape):
+        from keras import ops
+
+        return ops.scatter(ops.expand_dims(self.active, 1), values, shape)
+
+    def record(self, state):
+        from keras import ops
+
+        self.columns.append(self._to_batch(ops.cast(state, "float32"), (self.batch, self.dim)))
+
+    def drop(self, stop, step, tensors, memo=None):
+        import keras
+        from keras import ops
+
+        stop = ops.reshape(ops.cast(stop, "bool"), (-1,))
+        stopped = self._to_batch(ops.cast(stop, "int32"), (self.batch,)) > 0
+        self.halt_steps = ops.where(stopped, step, self.halt_steps)
+        keep = ops.nonzero(ops.logical_not(stop))[0]
+        self.active = ops.take(self.active, keep, axis=0)
+        tensors = keras.tree.map_structure(lambda t: ops.take(t, keep, axis=0), tensors)
+        memo = None if memo is None else ops.take(memo, keep, axis=0)
+        return tensors, memo
+
+    def result(self):
+        from keras import ops
+
+        columns = self.columns + [ops.zeros_like(self.columns[0])] * (
+            self.steps + 1 - len(self.columns))
+        return ops.stack(columns, axis=1), self.halt_steps

@@ -280,9 +280,10 @@ class DepthRecurrentReasoning(Reasoner):
         matches its own run alone only with `normal_zero` or `zero`.
 
         Returns:
-            `(states [B, steps + 1, d], halt_steps [B])` as numpy.
+            `(states [B, steps + 1, d], halt_steps [B])` tensors (traceable
+            in a TensorFlow graph, as `RecurrentReasoning.halting_call`).
         """
-        from rearec_keras.halting import drop_halted
+        from rearec_keras.halting import HaltingRows
 
         steps = self.mean_depth if steps is None else _as_python_int(steps)
         if not isinstance(steps, int) or steps < 1:
@@ -293,24 +294,20 @@ class DepthRecurrentReasoning(Reasoner):
         mask = item_attention_mask(padding_mask, "causal")
         injected, _ = self.pre_block(x, attention_mask=mask, training=False)
         state = self.initial_state(injected, False)
-        first = ops.convert_to_numpy(ops.cast(injected[:, -1], "float32"))
-        out = np.zeros((first.shape[0], steps + 1, first.shape[1]), dtype="float32")
-        out[:, 0] = first
-        halt_steps = np.full(first.shape[0], steps, dtype="int32")
-        active = np.arange(first.shape[0])
+        rows = HaltingRows(injected[:, -1], steps)
         previous, memo = injected[:, -1], None
         for s in range(1, steps + 1):
-            if len(active) == 0:
+            if rows.done:
                 break
             state = self.core_step(state, injected, mask, False)
             current = state[:, -1]
-            out[active, s] = ops.convert_to_numpy(ops.cast(current, "float32"))
+            rows.record(current)
             if s == steps:
                 break
             stop, memo = halt(s, previous, current, memo)
-            active, (state, injected, mask, previous), memo = drop_halted(
-                stop, active, halt_steps, s, (state, injected, mask, current), memo)
-        return out, halt_steps
+            (state, injected, mask, previous), memo = rows.drop(
+                stop, s, (state, injected, mask, current), memo)
+        return rows.result()
 
     def get_config(self):
         config = super().get_config()

@@ -104,6 +104,10 @@ class RecurrentReasoning(Reasoner):
         noise_std: Python float >= 0. Standard deviation of the twin noise;
             `0` disables the twin (no duplication, no `"noisy_states"`).
         twin_inputs: `"clean"` or `"noisy"`, see above.
+        timestamps: optional numeric tensor `[batch, L]`, the items'
+            timestamps, passed to the item pass of an encoder whose `call`
+            takes `timestamps` (`HSTUEncoder`'s time bias); the encoder keeps
+            them in its cache for the reasoning steps.
         return_reasoning_inputs: bool, debug hook. If `True`, the result also
             holds `"reasoning_inputs"` `[batch, steps, d]`: the pre-LayerNorm
             input of reasoning step `s` in row `s - 1`
@@ -161,6 +165,7 @@ class RecurrentReasoning(Reasoner):
         check_float("layer_norm_epsilon", layer_norm_epsilon, 0.0, exclusive_minimum=True)
         self.encoder = encoder
         self._encoder_last_only = _accepts(encoder, "output_last_only")
+        self._encoder_timestamps = _accepts(encoder, "timestamps")
         self.reasoning_steps = reasoning_steps
         self.hidden_dim = hidden_dim
         self.use_reasoning_position = bool(use_reasoning_position)
@@ -255,6 +260,7 @@ class RecurrentReasoning(Reasoner):
         twin_inputs="clean",
         return_reasoning_inputs=False,
         training=None,
+        timestamps=None,
     ):
         steps = self._resolve_steps(steps)
         if mode not in ITEM_ATTENTION_MODES:
@@ -271,14 +277,21 @@ class RecurrentReasoning(Reasoner):
         noise_std = float(noise_std)
         twin = noise_std > 0
         padding_mask = ops.cast(padding_mask, "bool")
+        if timestamps is not None and not self._encoder_timestamps:
+            raise ValueError(f"timestamps were given but the encoder "
+                             f"({type(self.encoder).__name__}) does not use them")
         if twin:
             item_inputs = ops.concatenate([item_inputs, item_inputs], axis=0)
             padding_mask = ops.concatenate([padding_mask, padding_mask], axis=0)
+            if timestamps is not None:
+                timestamps = ops.concatenate([timestamps, timestamps], axis=0)
 
         # Step 0: full pass over the L item slots. Only the newest slot's
         # output is read, so encoders that can skip the other rows of their
         # last block do.
         extra = {"output_last_only": True} if self._encoder_last_only else {}
+        if timestamps is not None:
+            extra["timestamps"] = timestamps
         outputs, cache = self.encoder(
             self._normalize(item_inputs, training),
             attention_mask=item_attention_mask(padding_mask, mode),
@@ -348,16 +361,16 @@ class RecurrentReasoning(Reasoner):
         batch: their slice of the KV cache is dropped, so they cost nothing
         more, and the loop ends when no row is left (or after `steps`).
         Rows never interact, so a row's result is the same in any batch.
-        Runs eagerly (the batch shrinks step by step).
+        Eagerly the batch shrinks step by step; in a TensorFlow graph (the
+        SavedModel export) its batch dimension is dynamic and shrinks the
+        same way.
 
         Returns:
-            `(states, halt_steps)` as numpy: `[B, steps + 1, d]` (zeros after
-            a row's halting step) and `[B]` int32 in `1..steps` (0 when
-            `steps` is 0).
+            `(states, halt_steps)` tensors: `[B, steps + 1, d]` float32
+            (zeros after a row's halting step) and `[B]` int32 in
+            `1..steps` (0 when `steps` is 0).
         """
-        import numpy as np
-
-        from rearec_keras.halting import drop_halted
+        from rearec_keras.halting import HaltingRows
 
         steps = self._resolve_steps(steps)
         if mode not in ITEM_ATTENTION_MODES:
@@ -371,14 +384,10 @@ class RecurrentReasoning(Reasoner):
             cache=None, training=False, **extra,
         )
         state = outputs[:, -1, :]
-        first = ops.convert_to_numpy(ops.cast(state, "float32"))
-        out = np.zeros((first.shape[0], steps + 1, first.shape[1]), dtype="float32")
-        out[:, 0] = first
-        halt_steps = np.full(first.shape[0], steps, dtype="int32")
-        active = np.arange(first.shape[0])
+        rows = HaltingRows(state, steps)
         memo = None
         for s in range(1, steps + 1):
-            if len(active) == 0:
+            if rows.done:
                 break
             outputs, cache = self.encoder(
                 self._normalize(ops.expand_dims(self._add_position(state, s - 1), 1), False),
@@ -386,13 +395,13 @@ class RecurrentReasoning(Reasoner):
                 cache=cache, training=False,
             )
             previous, state = state, outputs[:, -1, :]
-            out[active, s] = ops.convert_to_numpy(ops.cast(state, "float32"))
+            rows.record(state)
             if s == steps:
                 break
             stop, memo = halt(s, previous, state, memo)
-            active, (cache, padding_mask, state), memo = drop_halted(
-                stop, active, halt_steps, s, (cache, padding_mask, state), memo)
-        return out, halt_steps
+            (cache, padding_mask, state), memo = rows.drop(
+                stop, s, (cache, padding_mask, state), memo)
+        return rows.result()
 
     def get_config(self):
         config = super().get_config()

@@ -250,20 +250,26 @@ class ReaRecModel(SequentialRecommender):
     # ------------------------------------------------------------------
     # Parts.
 
+    def _make_encoder(self):
+        """The backbone's encoder (cache interface) when none is passed: the
+        transformer; a backbone with other blocks overrides this (`ReaHSTU`)."""
+        return TransformerEncoder(
+            num_layers=self.num_layers,
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            dropout=self.dropout,
+            attention_dropout=self.attention_dropout,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            name="encoder",
+        )
+
     def _make_reasoner(self, encoder=None):
         """The standard reasoner (ReaRec's loop) over `encoder` or the
-        transformer; the method may set its options (e.g. no `P^R`)."""
+        backbone's own (`_make_encoder`); the method may set its options
+        (e.g. no `P^R`)."""
         if encoder is None:
-            encoder = TransformerEncoder(
-                num_layers=self.num_layers,
-                hidden_dim=self.hidden_dim,
-                num_heads=self.num_heads,
-                intermediate_dim=self.intermediate_dim,
-                dropout=self.dropout,
-                attention_dropout=self.attention_dropout,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                name="encoder",
-            )
+            encoder = self._make_encoder()
         options = {"use_reasoning_position": True, **self.method.reasoner_options}
         return RecurrentReasoning(
             encoder,
@@ -408,6 +414,40 @@ class ReaRecModel(SequentialRecommender):
         (`"mean"` for ERL, `"last"` otherwise)."""
         return self.method.pooling
 
+    def _halting_rule(self, halting, thresholds, top_k, confidence):
+        """The `halt(step, previous, state, memo)` callback of a reasoner's
+        `halting_call` for a halting mode (see `halting_states`)."""
+        from rearec_keras import halting as halting_lib
+
+        halting_lib.check_rule(halting, thresholds)
+        if not hasattr(self.reasoning, "halting_call"):
+            raise ValueError(f"halting needs a reasoner that can stop rows early "
+                             f"(`halting_call`); {type(self.reasoning).__name__} cannot")
+        if halting == "learned" and getattr(self, "halting_network", None) is None:
+            raise ValueError("halting mode 'learned' needs a model with a halting head "
+                             "(DTRec with halting_head=True); use 'kl', 'all' or 'weighted'")
+        tau = self.base_temperature
+        # The consistency cut-off: 10 (capped by the catalog), as DTRec's head trains with.
+        top_k = min(10, self.num_items) if top_k is None else top_k
+
+        def halt(step, previous, state, memo):
+            logits = self._logits(state)
+            if memo is None:
+                memo = self._logits(previous)
+            signals = halting_lib.halting_signals(
+                ops.stack([memo, logits], axis=1), ops.stack([previous, state], axis=1),
+                top_k=top_k, temperature=tau, confidence=confidence)
+            if halting == "learned":
+                signals["halting_probability"] = self.method.halting_probabilities(self, signals)
+            return halting_lib.halt_mask(signals, halting, thresholds)[:, 0], logits
+
+        return halt
+
+    def _halting_run(self, histories, halt, steps):
+        x, padding_mask = self._item_inputs(histories)
+        options = {"mode": self.attention_mode} if self._reasoner_mode else {}
+        return self.reasoning.halting_call(x, padding_mask, halt, steps=steps, **options)
+
     def halting_states(self, histories, halting="kl", thresholds=None, steps=None, top_k=None,
                        confidence="max", batch_size=256):
         """Reasoning states with per-user halting (`rearec_keras.halting`).
@@ -423,44 +463,34 @@ class ReaRecModel(SequentialRecommender):
             `(states, halt_steps)`: numpy `[n, steps + 1, d]` (zeros after a
             user's halting step) and `[n]` int32 in `1..steps`.
         """
-        from rearec_keras import halting as halting_lib
-
-        halting_lib.check_rule(halting, thresholds)
+        halt = self._halting_rule(halting, thresholds, top_k, confidence)
         arr = self.check_histories(histories)
         steps = self._check_steps(steps)
-        if not hasattr(self.reasoning, "halting_call"):
-            raise ValueError(f"halting needs a reasoner that can stop rows early "
-                             f"(`halting_call`); {type(self.reasoning).__name__} cannot")
-        tau = self.base_temperature
-        if halting == "learned" and getattr(self, "halting_network", None) is None:
-            raise ValueError("halting mode 'learned' needs a model with a halting head "
-                             "(DTRec with halting_head=True); use 'kl', 'all' or 'weighted'")
-        # The consistency cut-off: 10 (capped by the catalog), as DTRec's head trains with.
-        top_k = min(10, self.num_items) if top_k is None else top_k
-
-        def halt(step, previous, state, memo):
-            logits = self._logits(state)
-            if memo is None:
-                memo = self._logits(previous)
-            signals = halting_lib.halting_signals(
-                ops.stack([memo, logits], axis=1), ops.stack([previous, state], axis=1),
-                top_k=top_k, temperature=tau, confidence=confidence)
-            if halting == "learned":
-                signals["halting_probability"] = self.method.halting_probabilities(self, signals)
-            return halting_lib.halt_mask(signals, halting, thresholds)[:, 0], logits
-
         if len(arr) == 0:
             return (np.zeros((0, steps + 1, self.hidden_dim), "float32"),
                     np.zeros((0,), "int32"))
         states, halts = [], []
         for start in range(0, len(arr), batch_size):
-            x, padding_mask = self._item_inputs(arr[start:start + batch_size])
-            options = {"mode": self.attention_mode} if self._reasoner_mode else {}
-            out, stop = self.reasoning.halting_call(x, padding_mask, halt, steps=steps,
-                                                    **options)
-            states.append(out)
-            halts.append(stop)
+            out, stop = self._halting_run(arr[start:start + batch_size], halt, steps)
+            states.append(ops.convert_to_numpy(out))
+            halts.append(ops.convert_to_numpy(stop))
         return np.concatenate(states), np.concatenate(halts)
+
+    def halting_user_vectors(self, histories, halting="kl", thresholds=None, steps=None,
+                             top_k=None, confidence="max"):
+        """`(vectors [batch, d] float32, halt_steps [batch] int32)`: the
+        user vectors of `user_vectors` with per-user halting (the method's
+        pooling over the steps each user ran). Traceable in a TensorFlow
+        graph, where stopped rows leave the batch as they do eagerly: this
+        is what a halting SavedModel export serves. `histories` are not
+        checked (see `check_histories`)."""
+        halt = self._halting_rule(halting, thresholds, top_k, confidence)
+        steps = self._check_steps(steps)
+        states, halts = self._halting_run(histories, halt, steps)
+        step_mask = ops.less_equal(ops.expand_dims(ops.arange(steps + 1, dtype="int32"), 0),
+                                   ops.expand_dims(halts, 1))
+        pooled = self.method.pool(states, step_mask)
+        return ops.cast(pooled, "float32") / self.base_temperature, halts
 
     def score_with_halting(self, histories, halting="kl", thresholds=None, steps=None,
                            batch_size=256, **options):
@@ -468,22 +498,29 @@ class ReaRecModel(SequentialRecommender):
         each user's pooled state over the steps it ran (the method's own
         pooling), with `halting_states`' early stop. Unreachable thresholds
         give `score(histories, steps)` exactly."""
-        states, halts = self.halting_states(histories, halting, thresholds, steps,
-                                            batch_size=batch_size, **options)
-        step_mask = np.arange(states.shape[1])[None, :] <= halts[:, None]
-        pooled = ops.convert_to_numpy(self.method.pool(states, step_mask))
-        scores = self._logits(pooled / self.base_temperature)  # as `scores_from_states`
-        return np.asarray(ops.convert_to_numpy(scores)), halts
+        self._halting_rule(halting, thresholds, options.get("top_k"),
+                           options.get("confidence", "max"))  # bad settings fail on no rows too
+        arr = self.check_histories(histories)
+        scores, halts = [], []
+        for start in range(0, len(arr), batch_size):
+            vectors, stop = self.halting_user_vectors(arr[start:start + batch_size], halting,
+                                                      thresholds, steps, **options)
+            scores.append(np.asarray(ops.convert_to_numpy(self._logits(vectors))))
+            halts.append(ops.convert_to_numpy(stop))
+        if not scores:
+            return (np.zeros((0, self.num_items + 1), "float32"), np.zeros((0,), "int32"))
+        return np.concatenate(scores), np.concatenate(halts)
 
-    def user_vectors(self, histories, steps=None):
+    def user_vectors(self, histories, steps=None, **options):
         """Inference user vectors `[batch, d]` (float32, traceable).
 
         The learning method's pooled state divided by the base temperature,
         so that `user_vectors(h) · item_vectors()ᵀ` equals `model(h)` (before
         the padding column is masked). This is what serving exports as
         `encode` and what large-catalog evaluation streams over item chunks.
+        `options` go to the reasoner's call (`_input_options`).
         """
-        outputs = self._states(histories, steps=steps, training=False)
+        outputs = self._states(histories, steps=steps, training=False, **options)
         pooled = self.method.pool(outputs["states"], outputs.get("step_mask"))
         return ops.cast(pooled, "float32") / self.base_temperature
 
@@ -521,17 +558,23 @@ class ReaRecModel(SequentialRecommender):
     def call(self, histories, training=False):
         # Training batches may carry more than the histories (a method's
         # `training_batches`); the method's loss reads the rest from `x`.
+        options = self._input_options(histories)
         histories, _ = self.method.split_inputs(histories)
         if training:
             if not self.phase.options.get("main_forward", True):
                 return {}  # the phase's loss runs its own forward passes
             table = self._training_table()
-            outputs = self._states(histories, training=True, table=table,
+            outputs = self._states(histories, training=True, table=table, **options,
                                    **self.method.forward_options(self, self.phase))
             if table is not None:
                 outputs = {**outputs, "item_table": table}
             return outputs
-        return self._logits(self.user_vectors(histories))
+        return self._logits(self.user_vectors(histories, **options))
+
+    def _input_options(self, inputs):
+        """Reasoner call options carried by the model's inputs beyond the
+        histories (none here; `ReaHSTU` reads a dict input's `"timestamps"`)."""
+        return {}
 
     # ------------------------------------------------------------------
     # Training.

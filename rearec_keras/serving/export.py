@@ -12,6 +12,14 @@ backend only), a SavedModel whose endpoints are also its signatures:
 * `top_k_unseen(histories, k)`: the same, never recommending an item of the
   history (`model.recommend(..., exclude_history=True)`).
 * `item_vectors()` -> float32 `[num_items + 1, d]`, row 0 is padding.
+* `halting_steps(histories)` -> int32 `[batch]` (exports with `halting`
+  only): the reasoning steps each user ran.
+
+With `halting="kl"` (or `"all"`, `"weighted"`, `"learned"`, with
+`thresholds`; see `rearec_keras.halting`) every endpoint stops each user's
+reasoning at its own step, as `model.recommend(..., halting=...)` does: in
+the graph, users that halted leave the batch, so their remaining steps are
+never computed.
 
 `histories` is int32 `[batch, max_length]`, left-padded with 0 (the
 signature fixes the length: pad shorter histories, keep the newest
@@ -61,8 +69,9 @@ class ExportError(ValueError):
     """An export cannot be written as asked (bad option, occupied path)."""
 
 
-def _check_options(model, path, max_k, steps, overwrite):
-    """Resolved `(max_k, steps)`; raises before anything is traced."""
+def _check_options(model, path, max_k, steps, overwrite, halting=None, thresholds=None):
+    """Resolved `(max_k, steps, halting rule)`; raises before anything is
+    traced."""
     try:
         max_k = model.num_items if max_k is None else check_int("max_k", max_k, 1, model.num_items)
         steps = model.reasoning_steps if steps is None else check_int(
@@ -71,6 +80,20 @@ def _check_options(model, path, max_k, steps, overwrite):
         raise ExportError(
             f"{e} (the model has {model.num_items} items and reasoning_steps="
             f"{model.reasoning_steps})") from None
+    rule = None
+    if halting is not None:
+        from rearec_keras.halting import check_rule
+
+        if steps < 1:
+            raise ExportError(f"halting={halting!r} needs reasoning steps to stop early; this "
+                              f"export serves steps={steps}")
+        try:
+            model._halting_rule(halting, thresholds, None, "max")
+            rule = {"mode": halting, "thresholds": check_rule(halting, thresholds)}
+        except ValueError as e:
+            raise ExportError(f"halting={halting!r}: {e}") from None
+    elif thresholds:
+        raise ExportError("halting thresholds were given without a halting mode")
     path = Path(path)
     if path.exists() and not (path.is_dir() and not any(path.iterdir())):
         if not overwrite:
@@ -80,10 +103,11 @@ def _check_options(model, path, max_k, steps, overwrite):
                                    or (path / "saved_model.pb").exists())):
             raise ExportError(f"{path} exists and is not an earlier export (no {SERVING_JSON}); "
                               "refusing to replace it")
-    return max_k, steps
+    return max_k, steps, rule
 
 
 def export_serving(model, path, *, max_k: int | None = None, steps: int | None = None,
+                   halting: str | None = None, thresholds: dict | None = None,
                    overwrite: bool = False, verbose: bool = False) -> dict:
     """Writes `model` as a serving SavedModel at `path` (TensorFlow backend).
 
@@ -94,6 +118,11 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
             catalog, `num_items`).
         steps: reasoning steps to serve with (default: all K the model was
             trained with; fewer trade accuracy for latency).
+        halting: per-user halting mode (`"kl"`, `"all"`, `"weighted"`,
+            `"learned"`; default None: every user runs `steps`), with
+            `thresholds` as in `model.recommend`. Adds the `halting_steps`
+            endpoint.
+        thresholds: the halting rule's thresholds (defaults filled in).
         overwrite: replace an earlier export at `path`.
         verbose: print Keras' summary of the endpoints.
 
@@ -103,7 +132,8 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     Raises:
         RuntimeError: the Keras backend is not TensorFlow.
         TypeError: `model` is not a ReaRec model.
-        ExportError: `max_k` or `steps` out of range, or `path` is occupied.
+        ExportError: `max_k` or `steps` out of range, a halting mode the
+            model cannot run or bad thresholds, or `path` is occupied.
     """
     import keras
 
@@ -118,7 +148,8 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     if not isinstance(model, ReaRecModel):
         raise TypeError(f"export_serving needs a ReaRec model (ReaSASRec, SASRec, ...); "
                         f"got {type(model).__name__}")
-    max_k, steps = _check_options(model, path, max_k, steps, overwrite)
+    max_k, steps, rule = _check_options(model, path, max_k, steps, overwrite, halting,
+                                        thresholds)
     if not model.built:
         model.build((None, model.max_length))
 
@@ -156,8 +187,17 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
 
     # One graph of the encoder, called by every endpoint (traced once, not
     # once per endpoint and per export pass).
-    encode = tf.function(lambda histories: model.user_vectors(checked(histories), steps=steps),
-                         input_signature=[histories_spec])
+    if rule is None:
+        encode = tf.function(
+            lambda histories: model.user_vectors(checked(histories), steps=steps),
+            input_signature=[histories_spec])
+    else:
+        def halted(histories):
+            return model.halting_user_vectors(checked(histories), rule["mode"],
+                                              rule["thresholds"], steps)
+
+        encode = tf.function(lambda histories: halted(histories)[0],
+                             input_signature=[histories_spec])
 
     def item_scores(histories):
         # Items 1..N only: padding (column 0) can never be ranked.
@@ -186,22 +226,38 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     archive.add_endpoint("top_k_unseen", top_k_unseen, input_signature=[histories_spec, k_spec])
     archive.add_endpoint("encode", encode, input_signature=[histories_spec])
     archive.add_endpoint("item_vectors", model.item_vectors, input_signature=[])
+    if rule is not None:
+        archive.add_endpoint("halting_steps", lambda histories: halted(histories)[1],
+                             input_signature=[histories_spec])
 
     path = Path(path)
     if path.exists():
         shutil.rmtree(path)
     archive.write_out(str(path), verbose=verbose)
-    info = _serving_info(model, max_k, steps)
+    info = _serving_info(model, max_k, steps, rule)
     (path / SERVING_JSON).write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
-def _serving_info(model, max_k, steps):
+def _serving_info(model, max_k, steps, rule=None):
     from rearec_keras.version import __version__
 
     histories = f"int32 [batch, {model.max_length}], left-padded with 0"
     ranked = {"inputs": {"histories": histories, "k": f"int32 scalar in 1..{max_k}"},
               "outputs": {"ids": "int32 [batch, k]", "scores": "float32 [batch, k]"}}
+    endpoints = {
+        "top_k": ranked,
+        "top_k_unseen": {**ranked, "note": "history items excluded (score -inf if k "
+                                           "exceeds the unseen items)"},
+        "encode": {"inputs": {"histories": histories},
+                   "outputs": f"float32 [batch, {model.hidden_dim}] user vectors"},
+        "item_vectors": {"inputs": {},
+                         "outputs": f"float32 [{model.num_items + 1}, {model.hidden_dim}], "
+                                    "row 0 is padding"},
+    }
+    if rule is not None:
+        endpoints["halting_steps"] = {"inputs": {"histories": histories},
+                                      "outputs": f"int32 [batch] in 1..{steps}"}
     return {
         "format": FORMAT,
         "model": type(model).__name__,
@@ -213,16 +269,8 @@ def _serving_info(model, max_k, steps):
         "learning": model.learning,
         "inference_pooling": model.inference_pooling,
         "max_k": max_k,
-        "endpoints": {
-            "top_k": ranked,
-            "top_k_unseen": {**ranked, "note": "history items excluded (score -inf if k "
-                                               "exceeds the unseen items)"},
-            "encode": {"inputs": {"histories": histories},
-                       "outputs": f"float32 [batch, {model.hidden_dim}] user vectors"},
-            "item_vectors": {"inputs": {},
-                             "outputs": f"float32 [{model.num_items + 1}, {model.hidden_dim}], "
-                                        "row 0 is padding"},
-        },
+        "halting": rule,
+        "endpoints": endpoints,
         "ids": f"1..{model.num_items}; 0 is padding and never returned; equal scores: lower id first",
         "rearec_keras_version": __version__,
     }
@@ -296,6 +344,14 @@ class ServingModel:
         fn = self.saved_model.top_k_unseen if exclude_history else self.saved_model.top_k
         out = self._run(fn, self._histories(histories), np.int32(k))
         return out["ids"].numpy(), out["scores"].numpy()
+
+    def halting_steps(self, histories) -> np.ndarray:
+        """int32 `[batch]`: the reasoning steps each user ran (exports with
+        `halting` only)."""
+        if not self.info.get("halting"):
+            raise ValueError(f"{self.path} was exported without halting: every user runs "
+                             f"{self.info['reasoning_steps']} steps (export with halting=...)")
+        return self._run(self.saved_model.halting_steps, self._histories(histories)).numpy()
 
     def item_vectors(self) -> np.ndarray:
         """The item table, float32 `[num_items + 1, d]` (row 0 is padding)."""

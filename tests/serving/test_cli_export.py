@@ -76,10 +76,33 @@ def test_export_a_keras_file_with_options(run_dir, tmp_path, capsys):
     assert json.loads((out / "serving.json").read_text())["max_k"] == model.num_items
 
 
+def test_export_with_per_user_halting(run_dir, tmp_path, capsys):
+    from rearec_keras.experiments import load_run
+    from rearec_keras.serving import load_serving
+
+    out = tmp_path / "export"
+    assert main(["export", str(run_dir), "--out", str(out), "--halting", "kl",
+                 "--halting-threshold", "threshold=0.01"]) == 0
+    printed = capsys.readouterr().out
+    assert "per-user halting: kl {'threshold': 0.01}" in printed
+    assert "halting_steps" in printed
+    _, model = load_run(run_dir)
+    served = load_serving(out)
+    histories = _histories(model, seed=2)
+    rule = {"threshold": 0.01}
+    np.testing.assert_array_equal(served.halting_steps(histories),
+                                  model.score_with_halting(histories, "kl", rule)[1])
+    ids, _ = served.top_k(histories, k=5)
+    np.testing.assert_array_equal(
+        ids, model.recommend(histories, k=5, halting="kl", thresholds=rule)[0])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--max-k", "0"], "max_k"),
     (["--max-k", "31"], "max_k"),
     (["--steps", "3"], "steps"),
+    (["--halting", "learned"], "halting head"),
+    (["--halting", "kl", "--halting-threshold", "confidence=0.3"], "unknown"),
 ])
 def test_export_option_errors(run_dir, tmp_path, capsys, extra, message):
     assert main(["export", str(run_dir), "--out", str(tmp_path / "x"), *extra]) == 2

@@ -251,3 +251,82 @@ def test_importing_serving_is_light():
              "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _mixed_kl_threshold(model, histories):
+    """A KL threshold at which some users halt at step 1 and others run on."""
+    for threshold in np.geomspace(1e-6, 10.0, 57):
+        _, halts = model.score_with_halting(histories, "kl", {"threshold": threshold})
+        if 0 < np.sum(halts == 1) < len(halts):
+            return float(threshold), halts
+    raise AssertionError("no threshold splits the users")
+
+
+def test_export_with_per_user_halting_answers_as_recommend(tmp_path):
+    from rearec_keras.serving import load_serving
+    from rearec_keras.serving.export import export_serving
+
+    model = make_model("prl", reasoning_steps=3, seed=7)
+    histories = make_histories(seed=2, rows=24)
+    threshold, halts = _mixed_kl_threshold(model, histories)
+    info = export_serving(model, tmp_path / "halting", halting="kl",
+                          thresholds={"threshold": threshold})
+    assert info["halting"] == {"mode": "kl", "thresholds": {"threshold": threshold}}
+    assert "halting_steps" in info["endpoints"]
+    served_model = load_serving(tmp_path / "halting")
+    np.testing.assert_array_equal(served_model.halting_steps(histories), halts)
+    for k in (1, 5):
+        ids, scores = served_model.top_k(histories, k=k, exclude_history=True)
+        expected_ids, expected_scores = model.recommend(
+            histories, k=k, exclude_history=True, halting="kl", thresholds={"threshold": threshold})
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+    # A user's answer does not depend on the others in its batch.
+    for row in (0, 5, 23):
+        alone, _ = served_model.top_k(histories[row:row + 1], k=5)
+        np.testing.assert_array_equal(alone[0], served_model.top_k(histories, k=5)[0][row])
+    # Halting everyone at step 1 serves exactly the one-step model.
+    export_serving(model, tmp_path / "one", halting="kl", thresholds={"threshold": np.inf})
+    one_step = load_serving(tmp_path / "one")
+    np.testing.assert_array_equal(one_step.halting_steps(histories), 1)
+    np.testing.assert_allclose(one_step.encode(histories),
+                               np.asarray(model.user_vectors(histories, steps=1)), atol=1e-5)
+
+
+def test_export_with_the_learned_halting_head_of_dtrec(tmp_path):
+    from rearec_keras import DTRec
+    from rearec_keras.serving import load_serving
+    from rearec_keras.serving.export import export_serving
+
+    model = DTRec(NUM_ITEMS, max_length=MAX_LENGTH, hidden_dim=16, num_layers=1, num_heads=1,
+                  intermediate_dim=16)
+    model.build((None, MAX_LENGTH))
+    histories = make_histories(seed=3)
+    export_serving(model, tmp_path / "dtrec", halting="learned")
+    served_model = load_serving(tmp_path / "dtrec")
+    _, halts = model.score_with_halting(histories, "learned")
+    np.testing.assert_array_equal(served_model.halting_steps(histories), halts)
+    ids, _ = served_model.top_k(histories, k=5)
+    np.testing.assert_array_equal(ids, model.recommend(histories, k=5, halting="learned")[0])
+
+
+def test_halting_export_errors(tmp_path):
+    from rearec_keras.serving import ExportError
+    from rearec_keras.serving import load_serving
+    from rearec_keras.serving.export import export_serving
+
+    base = make_model(reasoning_steps=0, seed=8)
+    prl = make_model("prl", seed=8)
+    for model, kwargs, message in [
+            (base, {"halting": "kl"}, "needs reasoning steps"),
+            (prl, {"halting": "kl", "steps": 0}, "needs reasoning steps"),
+            (prl, {"halting": "often"}, "halting mode must be one of"),
+            (prl, {"halting": "kl", "thresholds": {"confidence": 0.2}}, "unknown"),
+            (prl, {"halting": "learned"}, "halting head"),
+            (prl, {"thresholds": {"threshold": 0.1}}, "without a halting mode")]:
+        with pytest.raises(ExportError, match=message):
+            export_serving(model, tmp_path / "bad", **kwargs)
+        assert not (tmp_path / "bad").exists()
+    export_serving(prl, tmp_path / "plain")
+    with pytest.raises(ValueError, match="exported without halting"):
+        load_serving(tmp_path / "plain").halting_steps(make_histories())
