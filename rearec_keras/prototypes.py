@@ -56,6 +56,9 @@ def prototype_sizes(num_items, steps, schedule="geometric", min_size=16, sizes=N
     return levels
 
 
+_CHUNK = 4096  # rows per block of the assignment step (a [chunk, k] block at a time)
+
+
 def _sq_distances(points, centroids):
     """`[n, k]` squared Euclidean distances (float32, clipped at 0)."""
     d = (np.sum(points * points, axis=1, keepdims=True) - 2.0 * points @ centroids.T
@@ -63,28 +66,55 @@ def _sq_distances(points, centroids):
     return np.maximum(d, 0.0)
 
 
-def kmeans_plus_plus(points, k, rng):
-    """K-means++ seeding: `k` distinct rows of `points` as centroids."""
+def assign(points, centroids):
+    """`(assignment [n] int32, squared distance to it [n] float32)`: each
+    point's nearest centroid (ties: the lower index), computed block by
+    block, so no `[n, k]` matrix is ever held (100k items × 5k prototypes
+    would be 2 GB)."""
+    half_norms = 0.5 * np.sum(centroids * centroids, axis=1)
+    out = np.empty(len(points), dtype=np.int32)
+    for start in range(0, len(points), _CHUNK):
+        block = points[start:start + _CHUNK] @ centroids.T
+        block -= half_norms  # argmax of p·c − |c|²/2 = argmin of |p − c|²
+        out[start:start + _CHUNK] = np.argmax(block, axis=1)
+    diff = points - centroids[out]
+    return out, np.einsum("ij,ij->i", diff, diff)
+
+
+def kmeans_plus_plus(points, k, rng, sample=None):
+    """K-means++ seeding: `k` distinct rows of `points` as centroids.
+
+    With `sample` (>= k) the seeding runs on that many rows drawn at random
+    (its cost is `k` sequential passes over the rows it sees)."""
+    if sample is not None and sample < len(points):
+        points = points[np.sort(rng.choice(len(points), size=max(k, sample), replace=False))]
     n = len(points)
     centroids = np.empty((k, points.shape[1]), dtype=points.dtype)
     centroids[0] = points[rng.integers(n)]
     closest = _sq_distances(points, centroids[:1])[:, 0]
     for i in range(1, k):
-        total = closest.sum()
-        index = rng.choice(n, p=closest / total) if total > 0 else rng.integers(n)
+        cumulative = np.cumsum(closest, dtype=np.float64)
+        total = cumulative[-1]
+        # A row drawn with probability proportional to its squared distance.
+        index = (min(int(np.searchsorted(cumulative, rng.random() * total, side="right")), n - 1)
+                 if total > 0 else int(rng.integers(n)))
         centroids[i] = points[index]
-        closest = np.minimum(closest, _sq_distances(points, centroids[i:i + 1])[:, 0])
+        diff = points - centroids[i]
+        np.minimum(closest, np.einsum("ij,ij->i", diff, diff), out=closest)
     return centroids
 
 
-def kmeans(points, k, init=None, seed=0, iterations=50):
+def kmeans(points, k, init=None, seed=0, iterations=50, tolerance=0.0, seeding_sample=None):
     """K-means of `points` `[n, d]` into `k` clusters.
 
     Args:
         init: optional `[k, d]` starting centroids (a warm start), else
             K-means++ seeding from `seed`.
-        iterations: the most Lloyd iterations; stops earlier when no
-            assignment changes.
+        iterations: the most Lloyd iterations.
+        tolerance: stop once at most this share of the points changed
+            cluster in an iteration (0: only when none did).
+        seeding_sample: K-means++ seeds on this many random points (default
+            all; at least `k`).
 
     Returns:
         `(centroids [k, d] float32, assignment [n] int32, iterations_run)`.
@@ -94,9 +124,11 @@ def kmeans(points, k, init=None, seed=0, iterations=50):
     n = len(points)
     if not 1 <= k <= n:
         raise ValueError(f"K-means needs 1 <= k <= {n} points, got k={k}")
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"K-means tolerance must be in [0, 1), got {tolerance}")
     rng = np.random.default_rng(seed)
     if init is None:
-        centroids = kmeans_plus_plus(points, k, rng)
+        centroids = kmeans_plus_plus(points, k, rng, seeding_sample)
     else:
         centroids = np.array(init, dtype=np.float32)
         if centroids.shape != (k, points.shape[1]):
@@ -105,22 +137,21 @@ def kmeans(points, k, init=None, seed=0, iterations=50):
     assignment = None
     run = 0
     for run in range(1, iterations + 1):
-        distances = _sq_distances(points, centroids)
-        new = np.argmin(distances, axis=1).astype(np.int32)
+        new, served = assign(points, centroids)
         counts = np.bincount(new, minlength=k)
         while (counts == 0).any():  # re-seed an empty cluster with the worst-served point
-            served = distances[np.arange(n), new]
             served[counts[new] <= 1] = -1.0  # never empty another cluster
             worst = int(np.argmax(served))
             counts[new[worst]] -= 1
             new[worst] = int(np.flatnonzero(counts == 0)[0])
             counts[new[worst]] += 1
+            served[worst] = -1.0
         order = np.argsort(new, kind="stable")
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         sums = np.add.reduceat(points[order], starts, axis=0)
         centroids = sums / counts[:, None].astype(np.float32)
-        if assignment is not None and np.array_equal(new, assignment):
-            assignment = new
-            break
+        changed = n if assignment is None else int(np.count_nonzero(new != assignment))
         assignment = new
+        if changed <= tolerance * n:  # never on the first pass: every point "changed"
+            break
     return centroids.astype(np.float32), assignment, run

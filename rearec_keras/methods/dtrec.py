@@ -58,8 +58,13 @@ class DTRecMethod(Method):
                 "halts early still ranks items)"),
         Setting("hps_warmup_epochs", 1, "epochs of item CE alone before DTRec's prototypes",
                 minimum=0),
-        Setting("kmeans_iterations", 50, "the most Lloyd iterations of each reclustering",
+        Setting("kmeans_iterations", 20, "the most Lloyd iterations of each reclustering",
                 minimum=1),
+        Setting("kmeans_tolerance", 0.001, "a reclustering stops once at most this share of the "
+                "items changed prototype in an iteration (0: only when none did)", minimum=0.0,
+                maximum=1.0, exclusive_maximum=True),
+        Setting("kmeans_seeding_sample", 10000, "K-means++ seeds the first clustering on this "
+                "many random items (at least k; later epochs warm-start)", minimum=1),
         Setting("halting_head", True, "DTRec learns when to stop: an MLP over the three "
                 "halting signals, trained with the expected loss over exit steps"),
         Setting("halting_units", 16, "hidden units of DTRec's halting head", minimum=1),
@@ -153,8 +158,9 @@ class DTRecMethod(Method):
         runs = []
         for t, k in enumerate(self.sizes[:-1]):
             init = np.asarray(ops.convert_to_numpy(model.prototypes[t])) if warm else None
-            centroids, assignment, run = kmeans(table, k, init=init, seed=seed,
-                                                iterations=self.kmeans_iterations)
+            centroids, assignment, run = kmeans(
+                table, k, init=init, seed=seed, iterations=self.kmeans_iterations,
+                tolerance=self.kmeans_tolerance, seeding_sample=self.kmeans_seeding_sample)
             model.prototypes[t].assign(centroids)
             # Row 0 (PAD) is never clustered; its label is never read.
             model.prototype_labels[t].assign(np.concatenate([[0], assignment]).astype("int32"))

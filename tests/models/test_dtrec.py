@@ -53,6 +53,37 @@ def test_kmeans_centroids_are_the_means_of_their_points_and_warm_starts_stay_put
     assert sorted(many) == list(range(20))
 
 
+def test_blockwise_assignment_is_the_nearest_centroid(monkeypatch):
+    from rearec_keras import prototypes
+
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(103, 5)).astype("float32")
+    centroids = rng.normal(size=(7, 5)).astype("float32")
+    monkeypatch.setattr(prototypes, "_CHUNK", 10)  # blocks of 10 rows, a ragged last one
+    assignment, served = prototypes.assign(points, centroids)
+    full = ((points[:, None, :] - centroids[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(assignment, full.argmin(1))
+    np.testing.assert_allclose(served, full.min(1), rtol=1e-5, atol=1e-5)
+
+
+def test_kmeans_seeding_sample_and_tolerance():
+    from rearec_keras.prototypes import kmeans_plus_plus
+
+    rng = np.random.default_rng(4)
+    points = rng.normal(size=(500, 3)).astype("float32")
+    seeds = kmeans_plus_plus(points, 12, np.random.default_rng(0), sample=40)
+    rows = [np.flatnonzero((points == s).all(1)) for s in seeds]
+    assert all(len(r) == 1 for r in rows) and len({int(r[0]) for r in rows}) == 12
+    _, exact, run_exact = kmeans(points, 12, seed=0, iterations=100)
+    _, loose, run_loose = kmeans(points, 12, seed=0, iterations=100, tolerance=0.05)
+    assert run_loose < run_exact
+    # With a tolerance it stops at the first pass that changed few enough points.
+    assert np.mean(loose != kmeans(points, 12, seed=0, iterations=run_loose - 1,
+                                   tolerance=0.05)[1]) <= 0.05
+    with pytest.raises(ValueError, match="tolerance"):
+        kmeans(points, 3, tolerance=1.0)
+
+
 def _model(**kwargs):
     keras.utils.set_random_seed(0)
     model = DTRec(N, **{**TINY, "min_prototypes": 4, **kwargs})
