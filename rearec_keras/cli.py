@@ -290,42 +290,52 @@ def _user_history(split, user, max_length):
     raise UsageError(f"user {user!r} has no examples in the split")
 
 
-def _item_history(split, text, raw_ids):
+def _item_history(vocabulary, text, internal_ids, num_items):
     values = [v.strip() for v in str(text).split(",") if v.strip()]
     if not values:
         raise UsageError("--history is empty; give comma-separated item ids")
-    if not raw_ids:
-        out = []
-        for v in values:
-            if not v.lstrip("-").isdigit() or not 1 <= int(v) <= split.num_items:
-                raise UsageError(
-                    f"history item {v!r} is not an internal item id in 1..{split.num_items} "
-                    "(pass --raw-ids to give the dataset's own ids)"
-                )
-            out.append(int(v))
-        return out
-    lookup = {str(v): i for i, v in enumerate(split.item_vocab) if i > 0}
-    missing = [v for v in values if v not in lookup]
-    if missing:
-        raise UsageError(f"unknown item id(s) {', '.join(missing[:5])} (not in the catalog)")
-    return [lookup[v] for v in values]
+    if not internal_ids:
+        try:
+            return [int(i) for i in vocabulary.item_index(values)]
+        except ValueError as e:
+            raise UsageError(f"--history: {e} (pass --internal-ids for ids 1..{num_items})") \
+                from None
+    out = []
+    for v in values:
+        if not v.lstrip("-").isdigit() or not 1 <= int(v) <= num_items:
+            raise UsageError(f"history item {v!r} is not an internal item id in 1..{num_items} "
+                             "(without --internal-ids, --history holds the dataset's own ids)")
+        out.append(int(v))
+    return out
 
 
 def cmd_recommend(args):
     import numpy as np
 
+    from rearec_keras.data.vocabulary import Vocabulary
     from rearec_keras.experiments import runner
 
     if (args.user is None) == (args.history is None):
         raise UsageError("give exactly one of --user ID or --history ITEM,ITEM,...")
     config, model = runner.load_run(args.run)
-    config, split = _data_for(config, args, model)
+    vocabulary = Vocabulary.load(args.run) if config is not None else None
+    split = None
+    if args.user is not None or vocabulary is None:
+        # A user's history, or a run without vocabulary.json (or a .keras
+        # file): read the data the ids come from.
+        config, split = _data_for(config, args, model)
+        if vocabulary is None:
+            vocabulary = Vocabulary.from_split(split)
+    if vocabulary.num_items != model.num_items:
+        raise UsageError(f"the vocabulary has {vocabulary.num_items:,} items but the model scores "
+                         f"{model.num_items:,}")
     if args.user is not None:
         seq = _user_history(split, args.user, model.max_length)
     else:
-        seq = _item_history(split, args.history, args.raw_ids)[-model.max_length:]
-    if not 1 <= args.k <= split.num_items:
-        raise UsageError(f"-k must be in 1..{split.num_items}, got {args.k}")
+        seq = _item_history(vocabulary, args.history, args.internal_ids,
+                            model.num_items)[-model.max_length:]
+    if not 1 <= args.k <= model.num_items:
+        raise UsageError(f"-k must be in 1..{model.num_items}, got {args.k}")
     histories = np.zeros((1, model.max_length), dtype="int32")
     histories[0, -len(seq):] = seq
     halting = {}
@@ -339,18 +349,16 @@ def cmd_recommend(args):
         if not args.halting:
             raise
         raise UsageError(f"--halting {args.halting}: {e}") from None
-    items = split.items
-    titles = None
-    if items is not None and "title" in items.columns and "item_id" in items.columns:
-        titles = dict(zip(items["item_id"].astype(int), items["title"]))
+    titles = vocabulary.titles_of(ids[0])
+    raw = vocabulary.item_ids(ids[0])
     print(f"history ({len(seq)} items, newest last): " + ("... " if len(seq) > 10 else "")
-          + ", ".join(str(split.item_vocab[i]) for i in seq[-10:]))
+          + ", ".join(str(v) for v in vocabulary.item_ids(seq[-10:])))
     print("| rank | item | score |" + (" title |" if titles is not None else ""))
     print("|---|---|---|" + ("---|" if titles is not None else ""))
-    for r, (i, s) in enumerate(zip(ids[0], scores[0]), start=1):
-        row = f"| {r} | {table_cell(split.item_vocab[int(i)])} | {s:.3f} |"
+    for r, (i, s) in enumerate(zip(raw, scores[0]), start=1):
+        row = f"| {r} | {table_cell(i)} | {s:.3f} |"
         if titles is not None:
-            row += f" {table_cell(titles.get(int(i), ''))} |"
+            row += f" {table_cell(titles[r - 1] or '')} |"
         print(row)
     return 0
 
@@ -445,9 +453,13 @@ def cmd_export(args):
     from rearec_keras.serving.export import ExportError
     from rearec_keras.serving.export import export_serving
 
-    _, model = runner.load_run(args.run)
+    from rearec_keras.data.vocabulary import Vocabulary
+
+    config, model = runner.load_run(args.run)
+    vocabulary = Vocabulary.load(args.run) if config is not None else None
     try:
         info = export_serving(model, args.out, max_k=args.max_k, steps=args.steps,
+                              vocabulary=vocabulary,
                               halting=args.halting,
                               thresholds=_halting_thresholds(args.halting_threshold),
                               overwrite=args.overwrite)
@@ -455,6 +467,9 @@ def cmd_export(args):
         raise UsageError(f"rearec-keras export: {e}") from None
     print(f"{info['model']} ({info['learning']}, K={info['reasoning_steps']}, "
           f"{info['num_items']:,} items, histories of {info['max_length']}) exported to {args.out}")
+    if vocabulary is None:
+        print("no vocabulary (a .keras file, or a run trained before vocabulary.json): the "
+              "export speaks internal item ids 1..N")
     if info["halting"]:
         print(f"per-user halting: {info['halting']['mode']} {info['halting']['thresholds']}")
     print(f"endpoints: {', '.join(info['endpoints'])}; k in 1..{info['max_k']}; "
@@ -497,8 +512,9 @@ def build_parser():
     recommend.add_argument("run", metavar="RUN_DIR_OR_MODEL")
     recommend.add_argument("--user", help="a user id of the dataset (uses all their interactions)")
     recommend.add_argument("--history", help="comma-separated item ids, oldest first")
-    recommend.add_argument("--raw-ids", action="store_true",
-                           help="--history holds the dataset's own item ids (default: internal 1..N)")
+    recommend.add_argument("--internal-ids", action="store_true",
+                           help="--history holds internal item ids 1..N (default: the dataset's "
+                                "own ids, as the run's vocabulary.json lists them)")
     recommend.add_argument("-k", type=int, default=10)
     recommend.add_argument("--exclude-seen", action="store_true", help="never recommend history items")
     _add_halting_flags(recommend, "stop the reasoning as soon as the rule is met (ReaRec "

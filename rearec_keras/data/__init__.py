@@ -15,10 +15,12 @@ from rearec_keras.data.splits import leave_one_out
 from rearec_keras.data.splits import left_padded_windows
 from rearec_keras.data.splits import predefined_split
 from rearec_keras.data.splits import temporal_split
+from rearec_keras.data.vocabulary import Vocabulary
 
 __all__ = [
     "Split",
     "SplitPart",
+    "Vocabulary",
     "drop_duplicates",
     "filter_ratings",
     "hold_out_items",

@@ -159,3 +159,61 @@ def load_run(run_dir_or_model):
     except Exception as e:  # corrupt or foreign file
         raise RunError(f"cannot load a model from {model_path}: {e}") from None
     return config, model
+
+
+class RunRecommender:
+    """A trained model that speaks the dataset's own ids (see
+    `load_recommender`).
+
+    Attributes:
+        model: the Keras model (internal ids 1..N, for training code).
+        vocabulary: its `rearec_keras.data.Vocabulary`.
+        config: the run's `RunConfig` (None for a `.keras` file).
+    """
+
+    def __init__(self, model, vocabulary, config=None):
+        if vocabulary.num_items != model.num_items:
+            raise ValueError(f"the vocabulary lists {vocabulary.num_items:,} items but the model "
+                             f"scores {model.num_items:,}")
+        self.model, self.vocabulary, self.config = model, vocabulary, config
+
+    def recommend(self, histories, k=10, exclude_history=False, **options):
+        """`(ids [n, k], scores [n, k])` for lists of the dataset's item ids
+        (oldest first; the newest `max_length` are read), best first, in
+        the dataset's ids (int64 when they are integers, else object).
+        `options` go to `model.recommend` (`steps`, `halting`,
+        `thresholds`). Unknown ids raise `ValueError` naming them."""
+        internal = self.vocabulary.histories(histories, self.model.max_length)
+        ids, scores = self.model.recommend(internal, k=k, exclude_history=exclude_history,
+                                           **options)
+        return self.vocabulary.item_ids(ids), scores
+
+    def titles(self, raw_ids):
+        """Titles of the dataset's item ids (None where missing), or None
+        when the data has no titles."""
+        return self.vocabulary.titles_of_raw(raw_ids)
+
+
+def load_recommender(run_dir_or_model, vocabulary=None) -> RunRecommender:
+    """A run directory's (or `.keras` file's) model with the dataset's ids.
+
+    Every run directory stores its vocabulary (`vocabulary.json`); a
+    `.keras` file needs `vocabulary=` (e.g. `Vocabulary.from_split(split)`).
+
+        rec = load_recommender("runs/ml-100k-sasrec-prl-k2-seed0")
+        ids, scores = rec.recommend([[50, 172, 133]], k=10, exclude_history=True)
+        rec.titles(ids)
+    """
+    from rearec_keras.data.vocabulary import Vocabulary
+
+    config, model = load_run(run_dir_or_model)
+    if vocabulary is None and config is not None:
+        try:
+            vocabulary = Vocabulary.load(run_dir_or_model)
+        except ValueError as e:
+            raise RunError(str(e)) from None
+    if vocabulary is None:
+        raise RunError(f"{run_dir_or_model} has no vocabulary.json (a .keras file, or a run "
+                       "trained before runs stored one): pass vocabulary=Vocabulary.from_split("
+                       "split) for the data it was trained on")
+    return RunRecommender(model, vocabulary, config)

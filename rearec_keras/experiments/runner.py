@@ -36,6 +36,7 @@ public names are re-exported here.
 import json
 import time
 
+from rearec_keras.data.vocabulary import Vocabulary
 from rearec_keras.experiments.config import ConfigError
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.factory import build_model  # noqa: F401
@@ -136,6 +137,8 @@ def _train_run(config, run_dir, setup, lock, verbose, split, dataset, item_featu
     config.save(run_dir / "config.json")
     write_text_atomic(run_dir / "data.json",
                       json.dumps(data_statistics(dataset, split), indent=2) + "\n")
+    # The dataset's own ids and titles: what `recommend` and exports answer with.
+    Vocabulary.from_split(split).save(run_dir)
 
     def new_model():
         return compiled_model(config, split.num_items, split.train_item_counts(), item_features,

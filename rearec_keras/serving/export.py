@@ -14,6 +14,13 @@ backend only), a SavedModel whose endpoints are also its signatures:
 * `item_vectors()` -> float32 `[num_items + 1, d]`, row 0 is padding.
 * `halting_steps(histories)` -> int32 `[batch]` (exports with `halting`
   only): the reasoning steps each user ran.
+* `top_k_raw(raw_histories, k)` and `top_k_unseen_raw(raw_histories, k)`
+  (exports with a `vocabulary`, which every run directory has): the same
+  in the dataset's own ids. `raw_histories` is string `[batch, max_length]`,
+  left-padded with `""` (integer ids as their decimal text); `ids` come back
+  as strings. An id the vocabulary does not know is an error naming it.
+  The vocabulary (with titles) is saved next to the SavedModel as
+  `vocabulary.json`.
 
 With `halting="kl"` (or `"all"`, `"weighted"`, `"learned"`, with
 `thresholds`; see `rearec_keras.halting`) every endpoint stops each user's
@@ -108,7 +115,7 @@ def _check_options(model, path, max_k, steps, overwrite, halting=None, threshold
 
 def export_serving(model, path, *, max_k: int | None = None, steps: int | None = None,
                    halting: str | None = None, thresholds: dict | None = None,
-                   overwrite: bool = False, verbose: bool = False) -> dict:
+                   vocabulary=None, overwrite: bool = False, verbose: bool = False) -> dict:
     """Writes `model` as a serving SavedModel at `path` (TensorFlow backend).
 
     Args:
@@ -123,6 +130,9 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
             `thresholds` as in `model.recommend`. Adds the `halting_steps`
             endpoint.
         thresholds: the halting rule's thresholds (defaults filled in).
+        vocabulary: a `rearec_keras.data.Vocabulary` of the model's items
+            (a run's `vocabulary.json`): adds the raw-id endpoints and
+            saves it with the export.
         overwrite: replace an earlier export at `path`.
         verbose: print Keras' summary of the endpoints.
 
@@ -150,6 +160,9 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
                         f"got {type(model).__name__}")
     max_k, steps, rule = _check_options(model, path, max_k, steps, overwrite, halting,
                                         thresholds)
+    if vocabulary is not None and vocabulary.num_items != model.num_items:
+        raise ExportError(f"the vocabulary lists {vocabulary.num_items:,} items but the model "
+                          f"scores {model.num_items:,}")
     if not model.built:
         model.build((None, model.max_length))
 
@@ -226,6 +239,8 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     archive.add_endpoint("top_k_unseen", top_k_unseen, input_signature=[histories_spec, k_spec])
     archive.add_endpoint("encode", encode, input_signature=[histories_spec])
     archive.add_endpoint("item_vectors", model.item_vectors, input_signature=[])
+    if vocabulary is not None:
+        _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen)
     if rule is not None:
         archive.add_endpoint("halting_steps", lambda histories: halted(histories)[1],
                              input_signature=[histories_spec])
@@ -234,12 +249,49 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     if path.exists():
         shutil.rmtree(path)
     archive.write_out(str(path), verbose=verbose)
-    info = _serving_info(model, max_k, steps, rule)
+    info = _serving_info(model, max_k, steps, rule, vocabulary)
+    if vocabulary is not None:
+        vocabulary.save(path)
     (path / SERVING_JSON).write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
-def _serving_info(model, max_k, steps, rule=None):
+def _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen):
+    """`top_k_raw` / `top_k_unseen_raw`: string ids in and out, through an
+    in-graph lookup table (`""` is padding; unknown ids fail by name)."""
+    import tensorflow as tf
+
+    keys = tf.constant([str(v) for v in vocabulary.items])
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            keys, tf.range(1, vocabulary.num_items + 1, dtype=tf.int32)), default_value=-1)
+    archive.track(table)
+    raw_spec = tf.TensorSpec([None, length], tf.string, name="raw_histories")
+    k_spec = tf.TensorSpec([], tf.int32, name="k")
+    names = tf.concat([tf.constant([""]), keys], axis=0)
+
+    def internal(raw):
+        ids = tf.where(tf.equal(raw, ""), 0, table.lookup(raw))
+        unknown = tf.boolean_mask(raw, tf.equal(ids, -1))
+        check = tf.debugging.Assert(
+            tf.equal(tf.size(unknown), 0),
+            ["unknown item id(s):", unknown[:5], "not in the vocabulary of this export"],
+            summarize=5)
+        with tf.control_dependencies([check]):
+            return tf.identity(ids)
+
+    def raw_answer(fn):
+        def answer(raw_histories, k):
+            out = fn(internal(raw_histories), k)
+            return {"ids": tf.gather(names, out["ids"]), "scores": out["scores"]}
+        return answer
+
+    archive.add_endpoint("top_k_raw", raw_answer(top_k), input_signature=[raw_spec, k_spec])
+    archive.add_endpoint("top_k_unseen_raw", raw_answer(top_k_unseen),
+                         input_signature=[raw_spec, k_spec])
+
+
+def _serving_info(model, max_k, steps, rule=None, vocabulary=None):
     from rearec_keras.version import __version__
 
     histories = f"int32 [batch, {model.max_length}], left-padded with 0"
@@ -255,6 +307,13 @@ def _serving_info(model, max_k, steps, rule=None):
                          "outputs": f"float32 [{model.num_items + 1}, {model.hidden_dim}], "
                                     "row 0 is padding"},
     }
+    if vocabulary is not None:
+        raw = f"string [batch, {model.max_length}], the dataset's item ids, left-padded with ''"
+        for name in ("top_k", "top_k_unseen"):
+            endpoints[f"{name}_raw"] = {
+                "inputs": {"raw_histories": raw, "k": f"int32 scalar in 1..{max_k}"},
+                "outputs": {"ids": "string [batch, k], the dataset's item ids",
+                            "scores": "float32 [batch, k]"}}
     if rule is not None:
         endpoints["halting_steps"] = {"inputs": {"histories": histories},
                                       "outputs": f"int32 [batch] in 1..{steps}"}
@@ -270,6 +329,9 @@ def _serving_info(model, max_k, steps, rule=None):
         "inference_pooling": model.inference_pooling,
         "max_k": max_k,
         "halting": rule,
+        "vocabulary": None if vocabulary is None else {"file": "vocabulary.json",
+                                                       "id_type": vocabulary.id_type,
+                                                       "titles": vocabulary.titles is not None},
         "endpoints": endpoints,
         "ids": f"1..{model.num_items}; 0 is padding and never returned; equal scores: lower id first",
         "rearec_keras_version": __version__,
@@ -338,12 +400,57 @@ class ServingModel:
         """User vectors, float32 `[batch, d]`."""
         return self._run(self.saved_model.encode, self._histories(histories)).numpy()
 
-    def top_k(self, histories, k: int = 10, exclude_history: bool = False):
-        """`(ids int32 [batch, k], scores float32 [batch, k])`, best first."""
+    @property
+    def vocabulary(self):
+        """The export's `Vocabulary` (the dataset's own ids and titles), or
+        None for an export without one."""
+        if not hasattr(self, "_vocabulary"):
+            from rearec_keras.data.vocabulary import Vocabulary
+
+            self._vocabulary = Vocabulary.load(self.path)
+        return self._vocabulary
+
+    def top_k(self, histories, k: int = 10, exclude_history: bool = False, ids: str | None = None):
+        """`(ids [batch, k], scores float32 [batch, k])`, best first.
+
+        `ids="raw"` (the default for an export with a vocabulary):
+        `histories` are lists of the dataset's item ids, oldest first, and
+        the ids come back the same way (int64 when the dataset's ids are
+        integers, else object strings) through the `*_raw` endpoints.
+        `ids="internal"` (the default without one): int ids 1..N in and
+        int32 out."""
         check_int("k", k, 1, int(self.info["max_k"]))
-        fn = self.saved_model.top_k_unseen if exclude_history else self.saved_model.top_k
-        out = self._run(fn, self._histories(histories), np.int32(k))
-        return out["ids"].numpy(), out["scores"].numpy()
+        if ids is None:
+            ids = "internal" if self.vocabulary is None else "raw"
+        if ids not in ("raw", "internal"):
+            raise ValueError(f"ids must be 'raw' or 'internal', got {ids!r}")
+        if ids == "internal":
+            fn = self.saved_model.top_k_unseen if exclude_history else self.saved_model.top_k
+            out = self._run(fn, self._histories(histories), np.int32(k))
+            return out["ids"].numpy(), out["scores"].numpy()
+        vocabulary = self.vocabulary
+        if vocabulary is None:
+            raise ValueError(f"{self.path} was exported without a vocabulary: it knows internal "
+                             "item ids only (ids='internal'; export a run directory to get one)")
+        vocabulary.histories(histories, self.max_length)  # names unknown ids and empty rows
+        raw = np.full((len(histories), self.max_length), "", dtype=object)
+        for row, items in enumerate(histories):
+            items = [str(v) for v in list(items)[-self.max_length:]]
+            raw[row, self.max_length - len(items):] = items
+        fn = (self.saved_model.top_k_unseen_raw if exclude_history
+              else self.saved_model.top_k_raw)
+        out = self._run(fn, raw.astype(str), np.int32(k))
+        names = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(out["ids"].numpy())
+        if vocabulary.id_type == "int":
+            names = names.astype(np.int64)
+        return names, out["scores"].numpy()
+
+    def titles(self, raw_ids):
+        """Titles of the dataset's item ids (None where the data has none),
+        or None when the export's data had no titles."""
+        if self.vocabulary is None:
+            raise ValueError(f"{self.path} was exported without a vocabulary (no titles)")
+        return self.vocabulary.titles_of_raw(raw_ids)
 
     def halting_steps(self, histories) -> np.ndarray:
         """int32 `[batch]`: the reasoning steps each user ran (exports with

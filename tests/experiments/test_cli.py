@@ -87,9 +87,21 @@ def test_evaluate_recommend_analyze(trained_run, interactions, capsys):
     recommended = {line.split("|")[2].strip() for line in lines}
     seen = set(pd.read_csv(interactions).query("user_id == 'u3'")["item_id"])
     assert len(recommended) == 5 and not recommended & seen
-    assert main(["recommend", str(trained_run), "--history", "i1,i2,i3", "--raw-ids", "-k", "3"]) == 0
+    assert main(["recommend", str(trained_run), "--history", "i1,i2,i3", "-k", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n| ") == 4  # header + 3 rows
+    assert "history (3 items, newest last): i1, i2, i3" in out
+    rows = [line.split("|")[2].strip() for line in out.splitlines()[3:]]
+    from rearec_keras.experiments import load_recommender
+
+    expected, _ = load_recommender(trained_run).recommend([["i1", "i2", "i3"]], k=3)
+    assert rows == list(expected[0]) and all(r.startswith("i") for r in rows)
+    # The same history in internal ids answers the same.
+    vocab = load_recommender(trained_run).vocabulary
+    internal = ",".join(str(i) for i in vocab.item_index(["i1", "i2", "i3"]))
+    assert main(["recommend", str(trained_run), "--history", internal, "--internal-ids",
+                 "-k", "3"]) == 0
+    assert [line.split("|")[2].strip() for line in capsys.readouterr().out.splitlines()[3:]] == rows
 
     assert main(["analyze", str(trained_run)]) == 0
     out_dir = trained_run / "analysis"
@@ -149,7 +161,9 @@ def test_bad_input_is_one_line_and_exit_2(trained_run, interactions, tmp_path):
         (["evaluate", str(tmp_path / "missing")], "no run directory or model file"),
         (["evaluate", str(trained_run / "best.keras")], "scores 30 items but the data has 1,682"),
         (["recommend", str(trained_run), "--user", "nobody"], "unknown user id 'nobody'"),
-        (["recommend", str(trained_run), "--history", "i1,zzz", "--raw-ids"], "unknown item id(s) zzz"),
+        (["recommend", str(trained_run), "--history", "i1,zzz"], "unknown item id(s) 'zzz'"),
+        (["recommend", str(trained_run), "--history", "0,1", "--internal-ids"],
+         "not an internal item id in 1..30"),
         (["evaluate", str(trained_run), "--dataset", "ml-1m"],
          "--dataset only apply to a .keras model file"),
     ]

@@ -40,7 +40,8 @@ def test_export_a_run_directory(run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"exported to {out}" in printed
-    assert "endpoints: top_k, top_k_unseen, encode, item_vectors" in printed
+    assert ("endpoints: top_k, top_k_unseen, encode, item_vectors, top_k_raw, "
+            "top_k_unseen_raw" in printed)
     _, model = load_run(run_dir)
     info = json.loads((out / "serving.json").read_text())
     assert (info["model"], info["learning"]) == ("ReaSASRec", "erl")
@@ -49,10 +50,21 @@ def test_export_a_run_directory(run_dir, tmp_path, capsys):
     served = load_serving(out)
     histories = _histories(model)
     for exclude in (False, True):
-        ids, scores = served.top_k(histories, k=10, exclude_history=exclude)
+        ids, scores = served.top_k(histories, k=10, exclude_history=exclude, ids="internal")
         expected_ids, expected_scores = model.recommend(histories, k=10, exclude_history=exclude)
         np.testing.assert_array_equal(ids, expected_ids)
         np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+    # The run's vocabulary travels with the export: the dataset's own ids in and out.
+    from rearec_keras.experiments import load_recommender
+
+    recommender = load_recommender(run_dir)
+    assert served.vocabulary == recommender.vocabulary
+    raw = [["i1", "i2"], ["i5"]]
+    ids, scores = served.top_k(raw, k=4, exclude_history=True)
+    expected_ids, expected_scores = recommender.recommend(raw, k=4, exclude_history=True)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+    assert all(str(i).startswith("i") for i in ids.ravel())
 
 
 def test_export_a_keras_file_with_options(run_dir, tmp_path, capsys):
@@ -62,7 +74,8 @@ def test_export_a_keras_file_with_options(run_dir, tmp_path, capsys):
     out = tmp_path / "export"
     assert main(["export", str(run_dir / "best.keras"), "--out", str(out), "--max-k", "5",
                  "--steps", "1"]) == 0
-    assert "k in 1..5" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "k in 1..5" in printed and "no vocabulary" in printed
     _, model = load_run(run_dir)
     served = load_serving(out)
     assert (served.info["max_k"], served.info["reasoning_steps"]) == (5, 1)
@@ -92,7 +105,7 @@ def test_export_with_per_user_halting(run_dir, tmp_path, capsys):
     rule = {"threshold": 0.01}
     np.testing.assert_array_equal(served.halting_steps(histories),
                                   model.score_with_halting(histories, "kl", rule)[1])
-    ids, _ = served.top_k(histories, k=5)
+    ids, _ = served.top_k(histories, k=5, ids="internal")
     np.testing.assert_array_equal(
         ids, model.recommend(histories, k=5, halting="kl", thresholds=rule)[0])
 

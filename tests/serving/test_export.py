@@ -330,3 +330,47 @@ def test_halting_export_errors(tmp_path):
     export_serving(prl, tmp_path / "plain")
     with pytest.raises(ValueError, match="exported without halting"):
         load_serving(tmp_path / "plain").halting_steps(make_histories())
+
+
+def test_export_with_a_vocabulary_speaks_the_datasets_ids(tmp_path):
+    import tensorflow as tf
+
+    from rearec_keras.data import Vocabulary
+    from rearec_keras.serving import load_serving
+    from rearec_keras.serving.export import export_serving
+
+    model = make_model("prl", seed=9)
+    names = tuple(f"sku-{(7 * i) % 101:03d}" for i in range(1, NUM_ITEMS + 1))
+    titles = tuple(None if i % 4 == 0 else f"Item {i}" for i in range(1, NUM_ITEMS + 1))
+    vocab = Vocabulary(names, titles=titles)
+    info = export_serving(model, tmp_path / "raw", vocabulary=vocab)
+    assert {"top_k_raw", "top_k_unseen_raw"} <= set(info["endpoints"])
+    assert info["vocabulary"] == {"file": "vocabulary.json", "id_type": "str", "titles": True}
+    served_model = load_serving(tmp_path / "raw")
+    assert served_model.vocabulary == vocab
+    histories = make_histories(seed=4)
+    raw = [[names[i - 1] for i in row if i] for row in histories]
+    for exclude in (False, True):
+        ids, scores = served_model.top_k(raw, k=5, exclude_history=exclude)
+        expected_ids, expected_scores = model.recommend(histories, k=5, exclude_history=exclude)
+        assert ids.tolist() == [[names[i - 1] for i in row] for row in expected_ids]
+        np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+        internal, _ = served_model.top_k(histories, k=5, exclude_history=exclude, ids="internal")
+        np.testing.assert_array_equal(internal, expected_ids)
+    assert list(served_model.titles(ids[0])) == [titles[names.index(n)] for n in ids[0]]
+    with pytest.raises(ValueError, match=r"unknown item id\(s\) 'nope'"):
+        served_model.top_k([[names[0], "nope"]], k=3)
+    # The graph itself refuses an unknown id, naming it.
+    padded = np.array([[""] * (MAX_LENGTH - 2) + [names[0], "nope"]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="unknown item id.*nope"):
+        served_model.saved_model.top_k_raw(padded, 3)
+    # Integer ids come back as integers; an export without a vocabulary says so.
+    numbers = Vocabulary(tuple(1000 + i for i in range(NUM_ITEMS)))
+    export_serving(model, tmp_path / "ints", vocabulary=numbers)
+    int_ids, _ = load_serving(tmp_path / "ints").top_k([[1000, 1001], [1005]], k=2)
+    assert int_ids.dtype == np.int64 and int_ids.min() >= 1000
+    export_serving(model, tmp_path / "plain")
+    with pytest.raises(ValueError, match="without a vocabulary"):
+        load_serving(tmp_path / "plain").top_k([["a"]], k=2, ids="raw")
+    with pytest.raises(Exception, match="vocabulary lists 2 items"):
+        export_serving(model, tmp_path / "bad", vocabulary=Vocabulary(("a", "b")))
