@@ -42,3 +42,31 @@ def test_lazy_public_names():
         assert "not_a_thing" in str(e)
     else:
         raise AssertionError("expected AttributeError")
+
+
+# The import name of each core requirement, and where the package uses a
+# requirement only through another library (tensorboard: keras' TensorBoard
+# callback and KerasTuner's trials).
+IMPORT_NAMES = {"keras-tuner": "keras_tuner", "pyyaml": "yaml", "tensorflow": "tensorflow"}
+USED_THROUGH = {"tensorboard": "keras.callbacks.TensorBoard"}
+
+
+def test_every_core_requirement_is_used_by_the_package():
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    text = (root / "pyproject.toml").read_text()
+    block = text[text.index("dependencies = ["):]
+    block = block[:block.index("\n]")]
+    names = [re.split(r"[\[<>=;! ]", line.strip().strip('",'))[0].lower()
+             for line in block.splitlines()[1:] if line.strip().startswith('"')]
+    assert "keras-rs" not in names  # the tests' oracle only (the `test` extra)
+    sources = "\n".join(p.read_text() for p in (root / "rearec_keras").rglob("*.py"))
+    for name in names:
+        if name in USED_THROUGH:
+            assert USED_THROUGH[name] in sources, name
+            continue
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        assert re.search(rf"^\s*(import|from) {module}\b", sources, flags=re.M), (
+            f"core requirement {name} is never imported by rearec_keras")
