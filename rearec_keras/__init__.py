@@ -18,8 +18,9 @@ Submodules:
         stopping with resumable state).
     layers: reusable Keras parts (cached transformer, reasoning loop, ...).
     losses: ReaRec losses (multi-step CE, ERL diversity, PRL contrastive).
-    models: `SASRec`, `BERT4Rec`, `ReaSASRec`, `ReaBERT4Rec`; text
-        backbones `UniSRec`, `MoRec`, `ReaUniSRec`, `ReaMoRec`; `LARES`; `DTRec`.
+    models: `SASRec`, `BERT4Rec`, `HSTU`, `ReaSASRec`, `ReaBERT4Rec`,
+        `ReaHSTU`; text backbones `UniSRec`, `MoRec`, `ReaUniSRec`,
+        `ReaMoRec`; `LARES`; `DTRec`.
     text: item text in the ReaRec template, a pretrained text encoder
         (all-MiniLM-L6-v2 in keras-hub) and cached item features.
     experiments: run configs, reproducible run directories, comparisons
@@ -50,12 +51,15 @@ _LAZY = {
     "ReaBERT4Rec": "rearec_keras.models",
     "SASRec": "rearec_keras.models",
     "BERT4Rec": "rearec_keras.models",
+    "ReaHSTU": "rearec_keras.models",
+    "HSTU": "rearec_keras.models",
     "ReaUniSRec": "rearec_keras.models",
     "ReaMoRec": "rearec_keras.models",
     "UniSRec": "rearec_keras.models",
     "MoRec": "rearec_keras.models",
     "ReaSASRecHyperModel": "rearec_keras.tuning",
     "ReaBERT4RecHyperModel": "rearec_keras.tuning",
+    "ReaHSTUHyperModel": "rearec_keras.tuning",
 }
 
 __all__ = ["__version__", *_SUBMODULES, *_LAZY]

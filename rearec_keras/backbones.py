@@ -94,6 +94,10 @@ register_backbone(Backbone(
     "bert4rec", "BERT4Rec", "rearec_keras.models:BERT4Rec", "rearec_keras.models:ReaBERT4Rec",
     description="bidirectional attention over item ids, prefix mask for the reasoning steps"))
 register_backbone(Backbone(
+    "hstu", "HSTU", "rearec_keras.models:HSTU", "rearec_keras.models:ReaHSTU",
+    description="pointwise aggregated, gated attention with a relative position bias "
+                "(Zhai et al. 2024)"))
+register_backbone(Backbone(
     "unisrec", "UniSRec", "rearec_keras.models:UniSRec", "rearec_keras.models:ReaUniSRec",
     settings=("id_fusion", "adaptor_dropout", "num_experts"), item_features=True,
     description="frozen item text through a mixture of whitening experts (Hou et al. 2022)"))

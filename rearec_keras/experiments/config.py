@@ -116,7 +116,7 @@ class RunConfig:
             time span, for `split="temporal"`.
     Model:
         backbone: a registered backbone (`rearec_keras.backbones`):
-            `sasrec`, `bert4rec`, or a text backbone, `unisrec`
+            `sasrec`, `bert4rec`, `hstu`, or a text backbone, `unisrec`
             (`ReaUniSRec`) or `morec` (`ReaMoRec`), whose items are frozen
             text features through a trainable adaptor.
         learning: a registered learning method (`rearec_keras.methods`):

@@ -1,5 +1,7 @@
-"""Keras layers of ReaRec: embeddings, masks, cached Transformer, reasoning loop."""
+"""Keras layers of ReaRec: embeddings, masks, cached Transformer and HSTU, reasoning loop."""
 
+from rearec_keras.layers.hstu_block import HSTUBlock
+from rearec_keras.layers.hstu_encoder import HSTUEncoder
 from rearec_keras.layers.masks import full_attention_mask
 from rearec_keras.layers.masks import item_attention_mask
 from rearec_keras.layers.masks import reasoning_step_mask
@@ -10,6 +12,7 @@ from rearec_keras.layers.reasoning_position_embedding import (
     ReasoningPositionEmbedding,
 )
 from rearec_keras.layers.recurrent_reasoning import RecurrentReasoning
+from rearec_keras.layers.relative_attention_bias import RelativeAttentionBias
 from rearec_keras.layers.transformer_block import TransformerBlock
 from rearec_keras.layers.transformer_block import merge_cache
 from rearec_keras.layers.feature_projection import FeatureProjection
@@ -20,6 +23,8 @@ from rearec_keras.layers.transformer_encoder import TransformerEncoder
 
 __all__ = [
     "FeatureProjection",
+    "HSTUBlock",
+    "HSTUEncoder",
     "ItemFeatureTable",
     "LeftPaddedPositionEmbedding",
     "MoEAdaptor",
@@ -28,6 +33,7 @@ __all__ = [
     "Reasoner",
     "ReasoningPositionEmbedding",
     "RecurrentReasoning",
+    "RelativeAttentionBias",
     "TransformerBlock",
     "TransformerEncoder",
     "full_attention_mask",

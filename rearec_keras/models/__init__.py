@@ -1,10 +1,12 @@
-"""ReaRec models: SASRec / BERT4Rec / UniSRec / MoRec backbones with latent reasoning,
+"""ReaRec models: SASRec / BERT4Rec / HSTU / UniSRec / MoRec backbones with latent reasoning,
 and LARES' depth-recurrent model."""
 
 from rearec_keras.models.dtrec import DTRec
 from rearec_keras.models.lares import LARES
 from rearec_keras.models.rea_bert4rec import BERT4Rec
 from rearec_keras.models.rea_bert4rec import ReaBERT4Rec
+from rearec_keras.models.rea_hstu import HSTU
+from rearec_keras.models.rea_hstu import ReaHSTU
 from rearec_keras.models.rea_sasrec import ReaSASRec
 from rearec_keras.models.rea_sasrec import SASRec
 from rearec_keras.models.rearec_model import ReaRecModel
@@ -20,9 +22,11 @@ from rearec_keras.models.rea_unisrec import UniSRec
 __all__ = [
     "BERT4Rec",
     "DTRec",
+    "HSTU",
     "LARES",
     "MoRec",
     "ReaBERT4Rec",
+    "ReaHSTU",
     "PhaseSchedule",
     "ReaMoRec",
     "ReaRecModel",

@@ -6,8 +6,9 @@ The model is composed of four parts:
   backbones override the item hooks (`_make_item_layers`, `_item_table`,
   `_training_table`, `_lookup_items`) with an adaptor of frozen features;
 * an **encoder** with the cache interface (`TransformerEncoder` by
-  default, causal for SASRec, bidirectional for BERT4Rec; pass
-  `encoder=` for another, e.g. a GRU);
+  default, causal for SASRec, bidirectional for BERT4Rec; `HSTUEncoder`
+  for HSTU, a subclass's `_make_encoder`; pass `encoder=` for another,
+  e.g. a GRU);
 * a **reasoner** that turns the encoded sequence into reasoning states
   `[B, K+1, d]` (`RecurrentReasoning`, ReaRec's token-appending loop with
   a KV cache, by default; pass `reasoner=` for another);
@@ -49,9 +50,9 @@ from rearec_keras.utils.validation import check_int
 class ReaRecModel(SequentialRecommender):
     """ReaRec model: item representation, encoder, reasoner and method.
 
-    Use the named subclasses: `ReaSASRec`, `ReaBERT4Rec`, `SASRec`,
-    `BERT4Rec` (and the text backbones). Defaults follow the released
-    ReaRec code: post-LN blocks, N(0, 0.02) init, LayerNorm + Dropout(0.2)
+    Use the named subclasses: `ReaSASRec`, `ReaBERT4Rec`, `ReaHSTU`,
+    `SASRec`, `BERT4Rec`, `HSTU` (and the text backbones). Defaults follow
+    the released ReaRec code: post-LN blocks, N(0, 0.02) init, LayerNorm + Dropout(0.2)
     on the encoder input at every step, logit temperature 0.07, PRL noise
     std 0.01 after 2 warm-up epochs. `hidden_dim` defaults to 64 (the paper
     uses 256).

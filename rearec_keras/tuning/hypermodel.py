@@ -145,3 +145,10 @@ class ReaBERT4RecHyperModel(ReaRecHyperModel):
     otherwise."""
 
     backbone = "bert4rec"
+
+
+class ReaHSTUHyperModel(ReaRecHyperModel):
+    """`ReaRecHyperModel` for HSTU backbones: `HSTU` for `learning="base"`,
+    `ReaHSTU` otherwise."""
+
+    backbone = "hstu"
