@@ -114,6 +114,18 @@ class LARESMethod(Method):
         if encoder is not None:
             raise ValueError("learning='lares' builds its own pre- and core blocks; pass a "
                              "whole `reasoner=` instead of `encoder=`.")
+        from rearec_keras.models.rearec_model import ReaRecModel
+
+        # Its blocks are causal transformer blocks: a backbone with another
+        # attention (BERT4Rec's bidirectional) or its own layers (HSTU) would
+        # silently train as SASRec's; the text backbones only change the item
+        # table, which LARES keeps.
+        own_layers = type(model)._make_encoder is not ReaRecModel._make_encoder
+        if model.attention_mode != "causal" or own_layers:
+            raise ValueError(f"learning='lares' runs causal transformer blocks of its own; "
+                             f"{type(model).__name__} would lose its "
+                             f"{'layers' if own_layers else 'bidirectional attention'}. Use the "
+                             "sasrec backbone (or a text backbone, unisrec / morec).")
         return DepthRecurrentReasoning(
             model.hidden_dim, num_heads=model.num_heads, intermediate_dim=model.intermediate_dim,
             num_pre_layers=self.num_pre_layers, num_core_layers=self.num_core_layers,

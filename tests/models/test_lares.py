@@ -289,3 +289,13 @@ def test_lares_halts_per_user_like_each_user_alone():
         np.testing.assert_allclose(alone[0], states[row], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(states[row, :step + 1], fixed[row, :step + 1],
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_lares_refuses_backbones_whose_attention_it_would_drop():
+    from rearec_keras.models import ReaBERT4Rec
+    from rearec_keras.models import ReaHSTU
+
+    with pytest.raises(ValueError, match="ReaBERT4Rec would lose its bidirectional attention"):
+        ReaBERT4Rec(20, learning="lares", max_length=5, hidden_dim=8, num_heads=1)
+    with pytest.raises(ValueError, match="ReaHSTU would lose its layers"):
+        ReaHSTU(20, learning="lares", max_length=5, hidden_dim=8, num_heads=1)
