@@ -191,7 +191,7 @@ def cmd_train(args):
     return 0
 
 
-def _data_for(config_or_none, args, model):
+def _data_for(config_or_none, args, model, verbose=0):
     from rearec_keras.experiments import runner
 
     config = config_or_none
@@ -204,7 +204,7 @@ def _data_for(config_or_none, args, model):
                 f"rearec-keras {args.command}: {', '.join('--' + f.replace('_', '-') for f in given)} "
                 "only apply to a .keras model file; a run directory uses its config.json"
             )
-    _, split = runner.prepare_data(config, verbose=0)
+    _, split = runner.prepare_data(config, verbose=verbose)
     runner.check_catalog(model, split)
     if config_or_none is not None:  # a run directory: same data as in training
         runner.check_data(Path(args.run), split)
@@ -214,12 +214,14 @@ def _data_for(config_or_none, args, model):
 def cmd_evaluate(args):
     from rearec_keras.experiments import runner
 
+    verbose = 0 if args.quiet else 1
     config, model = runner.load_run(args.run)
-    config, split = _data_for(config, args, model)
+    config, split = _data_for(config, args, model, verbose)
     from rearec_keras.experiments import reports
 
     out = {
-        part: runner.step_metrics(model, getattr(split, part), config.ks, config.eval_batch_size)
+        part: runner.step_metrics(model, getattr(split, part), config.ks, config.eval_batch_size,
+                                  verbose)
         for part in args.parts
     }
     print(runner.results_table(out, config.ks))
@@ -395,11 +397,12 @@ def cmd_analyze(args):
     config, model = runner.load_run(args.run)
     if config is None:
         raise UsageError("analyze needs a run directory (with config.json), not a model file")
-    _, split = _data_for(config, args, model)
+    verbose = 0 if args.quiet else 1
+    _, split = _data_for(config, args, model, verbose)
     out_dir = Path(args.out) if args.out else Path(args.run) / "analysis"
     results, files = analyze(model, split, out_dir, part=args.part, ks=config.ks,
                              k=max(config.ks), batch_size=config.eval_batch_size,
-                             title=config.describe())
+                             title=config.describe(), verbose=verbose)
     k = results["k"]
     print(f"{config.describe()}: analyses of {results['num_rows']:,} {args.part} rows in {out_dir}")
     for row in results["performance"]:
@@ -502,6 +505,7 @@ def build_parser():
     evaluate.add_argument("run", metavar="RUN_DIR_OR_MODEL")
     evaluate.add_argument("--parts", nargs="+", choices=("valid", "test"), default=["valid", "test"])
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress output")
     _add_halting_flags(evaluate, "also score with per-user halting (ReaRec models, LARES): "
                                  "stop a user's reasoning when the rule is met; reports "
                                  "metrics, mean steps, steps saved and time next to fixed depth")
@@ -535,6 +539,7 @@ def build_parser():
     an.add_argument("run", metavar="RUN_DIR")
     an.add_argument("--part", choices=("valid", "test"), default="test")
     an.add_argument("--out", help="output directory (default RUN_DIR/analysis)")
+    an.add_argument("--quiet", action="store_true", help="no progress output")
     an.set_defaults(func=cmd_analyze)
 
     tune = sub.add_parser(

@@ -104,7 +104,8 @@ def kmeans_plus_plus(points, k, rng, sample=None):
     return centroids
 
 
-def kmeans(points, k, init=None, seed=0, iterations=50, tolerance=0.0, seeding_sample=None):
+def kmeans(points, k, init=None, seed=0, iterations=50, tolerance=0.0, seeding_sample=None,
+           on_iteration=None):
     """K-means of `points` `[n, d]` into `k` clusters.
 
     Args:
@@ -115,6 +116,8 @@ def kmeans(points, k, init=None, seed=0, iterations=50, tolerance=0.0, seeding_s
             cluster in an iteration (0: only when none did).
         seeding_sample: K-means++ seeds on this many random points (default
             all; at least `k`).
+        on_iteration: optional `callable(iteration)` called after each
+            Lloyd iteration (1, 2, ...), e.g. to move a progress bar.
 
     Returns:
         `(centroids [k, d] float32, assignment [n] int32, iterations_run)`.
@@ -152,6 +155,8 @@ def kmeans(points, k, init=None, seed=0, iterations=50, tolerance=0.0, seeding_s
         centroids = sums / counts[:, None].astype(np.float32)
         changed = n if assignment is None else int(np.count_nonzero(new != assignment))
         assignment = new
+        if on_iteration is not None:
+            on_iteration(run)
         if changed <= tolerance * n:  # never on the first pass: every point "changed"
             break
     return centroids.astype(np.float32), assignment, run

@@ -8,6 +8,7 @@ from rearec_keras.evaluation.ranking import _validate_metrics
 from rearec_keras.evaluation.ranking import chunked_target_ranks
 from rearec_keras.evaluation.ranking import ranking_metrics
 from rearec_keras.evaluation.ranking import target_ranks
+from rearec_keras.utils.progress import Progress
 
 
 def _as_int_array(values, name):
@@ -237,8 +238,9 @@ def compute_ranks(
             item_chunk_size)`, same ranks. None (default): chunks of 65,536
             items when the catalog has more than 262,143 items, otherwise
             whole score rows.
-        verbose: int. `0` is silent, `1` shows a progress bar, `2` prints one
-            line at the end.
+        verbose: int. `0` is silent, `1` shows a live progress bar in a
+            terminal and one summary line otherwise, `2` prints the summary
+            line only (`rearec_keras.utils.progress.Progress`).
 
     Returns:
         An int32 numpy array of shape `[n]` with ranks in `1..num_items`.
@@ -270,11 +272,7 @@ def compute_ranks(
 
     n = histories.shape[0]
     batch_size = int(batch_size)
-    progbar = (
-        keras.utils.Progbar(n, verbose=verbose, unit_name="example")
-        if verbose
-        else None
-    )
+    progress = Progress(n, verbose, "ranking", unit="example")
     ranks = np.empty((n,), dtype=np.int32)
     num_items = None
     for start in range(0, n, batch_size):
@@ -301,8 +299,8 @@ def compute_ranks(
             exclude_history=exclude_history,
         )
         ranks[start:stop] = keras.ops.convert_to_numpy(batch_ranks)
-        if progbar is not None:
-            progbar.update(stop)
+        progress.update(stop)
+    progress.close()
     return ranks
 
 
@@ -313,7 +311,7 @@ def _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk
         _check_histories_in_catalog(histories, num_items)
     table = model.item_vectors()
     n = histories.shape[0]
-    progbar = keras.utils.Progbar(n, verbose=verbose, unit_name="example") if verbose else None
+    progress = Progress(n, verbose, "ranking", unit="example")
     ranks = np.empty((n,), dtype=np.int32)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -324,8 +322,8 @@ def _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk
                 histories=batch_histories, exclude_history=exclude_history, chunk_size=chunk,
             )
         )
-        if progbar is not None:
-            progbar.update(stop)
+        progress.update(stop)
+    progress.close()
     return ranks
 
 

@@ -29,30 +29,39 @@ from rearec_keras.evaluation.ranking import ranking_metrics
 NUM_GROUPS = 4
 
 
-def rank_targets(model, part, batch_size=512):
+def rank_targets(model, part, batch_size=512, verbose=0):
     """Target ranks with each reasoning state and with the model's scores.
 
     One encoder pass per batch: the states are scored once per step
     (`r_s` alone, as an `s`-step run would end) and once with the model's
     own pooling. Returns `(step_ranks [K+1, n], final_ranks [n],
-    states [n, K+1, d])`.
+    states [n, K+1, d])`. `verbose`: 0 silent, 1 a live bar in a terminal
+    (one summary line otherwise), 2 the summary line
+    (`rearec_keras.utils.progress.Progress`).
     """
     from rearec_keras.evaluation import check_catalog
     from rearec_keras.evaluation import target_ranks
+    from rearec_keras.utils.progress import Progress
 
     histories, targets = check_catalog(model, part)
     per_step, final, states = [], [], []
-    for i in range(0, len(histories), batch_size):
-        t = targets[i : i + batch_size]
-        batch_states = model.reasoning_states(histories[i : i + batch_size], batch_size=batch_size)
-        scores = model.scores_from_states(batch_states, pooling="each")  # [b, K+1, N+1]
-        ranks = np.stack([np.asarray(target_ranks(scores[:, s], t)) for s in range(scores.shape[1])])
-        per_step.append(ranks)
-        if model.inference_pooling == "last":  # the model's output is r_K's ranking
-            final.append(ranks[-1])
-        else:
-            final.append(np.asarray(target_ranks(model.scores_from_states(batch_states), t)))
-        states.append(batch_states)
+    name = getattr(part, "name", None)
+    label = f"evaluating {name}" if isinstance(name, str) else "evaluating"
+    with Progress(len(histories), verbose, label, unit="example") as progress:
+        for i in range(0, len(histories), batch_size):
+            t = targets[i : i + batch_size]
+            batch_states = model.reasoning_states(histories[i : i + batch_size],
+                                                  batch_size=batch_size)
+            scores = model.scores_from_states(batch_states, pooling="each")  # [b, K+1, N+1]
+            ranks = np.stack([np.asarray(target_ranks(scores[:, s], t))
+                              for s in range(scores.shape[1])])
+            per_step.append(ranks)
+            if model.inference_pooling == "last":  # the model's output is r_K's ranking
+                final.append(ranks[-1])
+            else:
+                final.append(np.asarray(target_ranks(model.scores_from_states(batch_states), t)))
+            states.append(batch_states)
+            progress.add(len(t))
     return np.concatenate(per_step, axis=1), np.concatenate(final), np.concatenate(states)
 
 
@@ -83,9 +92,11 @@ def cosine_similarity_matrix(states):
     return np.einsum("nid,njd->ij", unit, unit) / len(states)
 
 
-def compute_analyses(model, part, train_item_counts, ks=(10, 20), k=20, batch_size=512):
-    """All five analyses as plain Python/numpy data (no files)."""
-    step_ranks, final_ranks, states = rank_targets(model, part, batch_size)
+def compute_analyses(model, part, train_item_counts, ks=(10, 20), k=20, batch_size=512,
+                     verbose=0):
+    """All five analyses as plain Python/numpy data (no files). `verbose`:
+    progress of the ranking pass, as in `rank_targets`."""
+    step_ranks, final_ranks, states = rank_targets(model, part, batch_size, verbose=verbose)
     targets = np.asarray(part.targets)
     num_steps = step_ranks.shape[0]
 
@@ -269,12 +280,15 @@ def write_analyses(results, out_dir, title=""):
     return files
 
 
-def analyze(model, split, out_dir, part="test", ks=(10, 20), k=20, batch_size=512, title=""):
-    """Computes and writes the five analyses; returns `(results, files)`."""
+def analyze(model, split, out_dir, part="test", ks=(10, 20), k=20, batch_size=512, title="",
+            verbose=0):
+    """Computes and writes the five analyses; returns `(results, files)`.
+    `verbose`: progress of the ranking pass (see `rank_targets`)."""
     if part not in ("valid", "test"):
         raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
     results = compute_analyses(
-        model, getattr(split, part), split.train_item_counts(), ks=ks, k=k, batch_size=batch_size
+        model, getattr(split, part), split.train_item_counts(), ks=ks, k=k, batch_size=batch_size,
+        verbose=verbose,
     )
     files = write_analyses(results, out_dir, title=title)
     from rearec_keras.experiments.reports import depth_sweep

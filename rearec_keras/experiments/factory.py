@@ -36,8 +36,7 @@ def item_features_for(config: RunConfig, split, verbose=0):
         log_progress(verbose, f"item text features ({config.text_features}"
                       + (f", PCA to {config.pca_dim}" if config.pca_dim else "") + ")")
         try:
-            features = item_text_features(split, pca_dim=config.pca_dim,
-                                          verbose=1 if verbose and verbose > 1 else 0)
+            features = item_text_features(split, pca_dim=config.pca_dim, verbose=verbose)
         except (ValueError, KeyError, ImportError) as e:
             raise ConfigError(
                 f"cannot compute text_features={config.text_features!r} for "

@@ -115,17 +115,18 @@ def halting_table(report, ks) -> str:
     return "\n".join(lines)
 
 
-def step_metrics(model, part, ks, batch_size=512):
+def step_metrics(model, part, ks, batch_size=512, verbose=0):
     """Metrics of the model's inference scores and of each reasoning state.
 
     Returns `{"final": {...}, "steps": [{...} for r_0..r_K]}`, where step
     `s` ranks with `r_s` alone (the last state of an `s`-step run). One
-    encoder pass serves all of them.
+    encoder pass serves all of them. `verbose`: 0 silent, 1 a live bar in a
+    terminal (one line otherwise), 2 one line.
     """
     from rearec_keras.evaluation import ranking_metrics
     from rearec_keras.experiments.analysis import rank_targets
 
-    step_ranks, final_ranks, _ = rank_targets(model, part, batch_size)
+    step_ranks, final_ranks, _ = rank_targets(model, part, batch_size, verbose=verbose)
     return {
         "final": ranking_metrics(final_ranks, ks=ks),
         "steps": [ranking_metrics(ranks, ks=ks) for ranks in step_ranks],

@@ -229,8 +229,8 @@ def _train_stage(config, stage_dir, setup, split, train, new_model, verbose, pre
         "monitor": monitor,
         "best_valid_monitor": tracker.state["best_value"],
         "train_seconds_this_session": round(train_seconds, 1),
-        "valid": step_metrics(best, split.valid, config.ks, config.eval_batch_size),
-        "test": step_metrics(best, split.test, config.ks, config.eval_batch_size),
+        "valid": step_metrics(best, split.valid, config.ks, config.eval_batch_size, verbose),
+        "test": step_metrics(best, split.test, config.ks, config.eval_batch_size, verbose),
     }
 
 

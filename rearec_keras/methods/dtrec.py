@@ -140,31 +140,49 @@ class DTRecMethod(Method):
         flat = model.halting_network(ops.reshape(features, (-1, 3)))
         return ops.reshape(flat, ops.shape(features)[:-1])
 
-    def on_epoch_begin(self, model, epoch):
+    def on_epoch_begin(self, model, epoch, verbose=0):
         if model.reasoning_steps and model.phase.options.get("hps"):
-            self.recluster(model, seed=epoch)
+            self.recluster(model, seed=epoch, verbose=verbose)
 
-    def recluster(self, model, seed=0):
+    def recluster(self, model, seed=0, verbose=0):
         """K-means of the current item table (rows 1..N) at every level
         below the items; warm-started from the stored centroids once there
-        are any. Returns the Lloyd iterations run per level."""
+        are any. Returns the Lloyd iterations run per level.
+
+        `verbose` (the fit's): 0 silent; 1 a live bar over the Lloyd
+        iterations (at most `kmeans_iterations` per level; a level that
+        converges sooner skips the rest) in a terminal, one summary line
+        otherwise; 2 the summary line."""
         import numpy as np
         from keras import ops
 
         from rearec_keras.prototypes import kmeans
+        from rearec_keras.utils.progress import Progress
 
         table = np.asarray(ops.convert_to_numpy(model.item_vectors()))[1:]
         warm = float(ops.convert_to_numpy(model.prototypes_ready)) > 0
+        levels = self.sizes[:-1]
         runs = []
-        for t, k in enumerate(self.sizes[:-1]):
-            init = np.asarray(ops.convert_to_numpy(model.prototypes[t])) if warm else None
-            centroids, assignment, run = kmeans(
-                table, k, init=init, seed=seed, iterations=self.kmeans_iterations,
-                tolerance=self.kmeans_tolerance, seeding_sample=self.kmeans_seeding_sample)
-            model.prototypes[t].assign(centroids)
-            # Row 0 (PAD) is never clustered; its label is never read.
-            model.prototype_labels[t].assign(np.concatenate([[0], assignment]).astype("int32"))
-            runs.append(run)
+        label = (f"DTRec K-means ({'warm' if warm else 'cold'}): {len(table):,} items into "
+                 + "/".join(f"{k:,}" for k in levels) + " prototypes")
+        with Progress(len(levels) * self.kmeans_iterations, verbose, label,
+                      unit="iteration") as progress:
+            for t, k in enumerate(levels):
+                init = np.asarray(ops.convert_to_numpy(model.prototypes[t])) if warm else None
+                done = t * self.kmeans_iterations
+                centroids, assignment, run = kmeans(
+                    table, k, init=init, seed=seed, iterations=self.kmeans_iterations,
+                    tolerance=self.kmeans_tolerance, seeding_sample=self.kmeans_seeding_sample,
+                    on_iteration=lambda i, done=done: progress.update(done + i))
+                model.prototypes[t].assign(centroids)
+                # Row 0 (PAD) is never clustered; its label is never read.
+                model.prototype_labels[t].assign(
+                    np.concatenate([[0], assignment]).astype("int32"))
+                runs.append(run)
+                progress.update(done + self.kmeans_iterations)
+            summary = (f"{sum(runs)} Lloyd iterations ("
+                       + "/".join(str(r) for r in runs) + " per level)")
+            progress.close(summary)
         model.prototypes_ready.assign(1.0)
         return runs
 

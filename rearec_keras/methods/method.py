@@ -188,7 +188,9 @@ class Method:
     def on_epoch_begin(self, model, epoch):
         """Called at the start of every training epoch, after the phase
         switch (e.g. DTRec's reclustering). `model.fit` adds the callback
-        that calls it when a method overrides it."""
+        that calls it when a method overrides it. An override that also
+        takes `verbose` receives the fit's (0 silent, 1 a live bar in a
+        terminal, 2 one line; see `rearec_keras.utils.progress`)."""
 
     def phases(self, model) -> tuple:
         """The training phases (default: one phase for the whole run)."""

@@ -410,7 +410,8 @@ class TextEncoder:
 
         Args:
             texts: a list (or tuple) of strings; may be empty.
-            verbose: 1 shows a progress bar over the texts.
+            verbose: 0 silent; 1 a live progress bar over the texts in a
+                terminal, one summary line otherwise; 2 the summary line.
 
         Returns:
             float32 array `[len(texts), dim]`, in the order of `texts`.
@@ -427,17 +428,15 @@ class TextEncoder:
         lengths = padding_mask.sum(axis=1)
         # Longest first, so a batch pads only to its own longest text.
         order = np.argsort(-lengths, kind="stable")
-        progbar = None
-        if verbose:
-            import keras
+        from rearec_keras.utils.progress import Progress
 
-            progbar = keras.utils.Progbar(len(texts), verbose=verbose, unit_name="text")
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            width = int(lengths[rows].max())
-            out[rows] = self._encode_batch(token_ids[rows, :width], padding_mask[rows, :width])
-            if progbar is not None:
-                progbar.add(len(rows))
+        with Progress(len(texts), verbose, "encoding texts", unit="text") as progress:
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                width = int(lengths[rows].max())
+                out[rows] = self._encode_batch(token_ids[rows, :width],
+                                               padding_mask[rows, :width])
+                progress.add(len(rows))
         return out
 
     def _encode_batch(self, token_ids: np.ndarray, padding_mask: np.ndarray) -> np.ndarray:

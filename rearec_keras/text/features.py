@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from rearec_keras.text.item_text import item_texts
+from rearec_keras.utils.progress import live_bar
 
 logger = logging.getLogger("rearec_keras")
 
@@ -143,7 +144,7 @@ def item_text_features(
             with item metadata (see `item_texts`).
         encoder: anything with an `identity` (JSON-serialisable: what
             determines the vectors) and `encode(texts) -> [n, F]`, called as
-            `encode(texts, verbose=verbose)` when `verbose` is nonzero.
+            `encode(texts, verbose=1)` when a live progress bar is wanted.
             `None` uses a default `TextEncoder()` (all-MiniLM-L6-v2), whose
             weights load only on a cache miss.
         cache_dir: folder of the cache; `None` is `default_cache_dir()`
@@ -153,7 +154,8 @@ def item_text_features(
             components (`pca`).
         fields: which metadata fields to show (see `item_texts`).
         verbose: 1 prints where the features came from and shows the
-            encoder's progress bar.
+            encoder's live progress bar when stdout is a terminal; 2 (or 1
+            in a log) prints the lines only.
 
     Returns:
         float32 `[num_items, F]` (`F = pca_dim` when given): row `i - 1` is
@@ -197,7 +199,9 @@ def item_text_features(
             print(f"Item text features {features.shape} loaded from {path}.")
     else:
         start = time.perf_counter()
-        raw = encoder.encode(texts, verbose=verbose) if verbose else encoder.encode(texts)
+        # The encoder's live bar in a terminal; its summary line would repeat
+        # the one below, so a log gets only ours.
+        raw = encoder.encode(texts, verbose=1) if live_bar(verbose) else encoder.encode(texts)
         features = np.asarray(raw, dtype=np.float32)
         if features.ndim != 2 or features.shape[0] != len(texts) or features.shape[1] < 1:
             raise ValueError(

@@ -62,7 +62,25 @@ class PhaseSchedule(keras.callbacks.Callback):
             model.set_phase(phase)
             if self.on_change is not None:
                 self.on_change(epoch, phase)
-        model.method.on_epoch_begin(model, epoch)
+        method = model.method
+        if _takes_verbose(method.on_epoch_begin):
+            # The fit's verbosity: DTRec's K-means shows progress as the epochs do.
+            method.on_epoch_begin(model, epoch, verbose=(self.params or {}).get("verbose", 0))
+        else:
+            method.on_epoch_begin(model, epoch)
+
+
+def _takes_verbose(function) -> bool:
+    """Whether `function` accepts a `verbose=` keyword (methods written
+    before it was passed take `(model, epoch)` only)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "verbose" or p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in parameters)
 
 
 class ReasoningNoiseSchedule(PhaseSchedule):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
+
+from rearec_keras.utils.progress import fit_verbosity
 
 
 @dataclasses.dataclass
@@ -128,8 +129,9 @@ def fit(model, train, valid, setup: TrainingSetup, *, callbacks=(), epochs=None,
         callbacks: run after the validation callback (so they can read the
             `val_` metrics), e.g. a `RunTracker`.
         epochs: default `setup.config.epochs`.
-        verbose: Keras' verbosity (default `"auto"`); 1 (a progress bar)
-            becomes 2 (one line per epoch) when stdout is not a terminal.
+        verbose: Keras' verbosity (default `"auto"`, as 1); 1 (a live
+            progress bar per epoch) becomes 2 (one line per epoch) when
+            stdout is not a terminal (`rearec_keras.utils.progress`).
         **kwargs: other `model.fit` arguments.
 
     Returns:
@@ -139,8 +141,7 @@ def fit(model, train, valid, setup: TrainingSetup, *, callbacks=(), epochs=None,
         train = setup.training_dataset(train)
         kwargs.setdefault("shuffle", False)  # the dataset shuffles itself
     callbacks = [setup.validation_callback(valid), *callbacks]
-    if verbose == 1 and not sys.stdout.isatty():
-        verbose = 2
+    verbose = fit_verbosity(verbose)  # a live bar in a terminal, else a line per epoch
     with setup.scope():
         return model.fit(train, epochs=setup.config.epochs if epochs is None else epochs,
                          callbacks=callbacks, verbose=verbose, **kwargs)

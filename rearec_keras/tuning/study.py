@@ -42,6 +42,8 @@ from rearec_keras.experiments.runner import settings_diff
 from rearec_keras.tuning.search_space import SearchSpace
 from rearec_keras.tuning.search_space import SearchSpaceError
 from rearec_keras.utils.validation import check_choice
+from rearec_keras.utils.progress import Progress
+from rearec_keras.utils.progress import fit_verbosity
 from rearec_keras.utils.validation import check_int
 
 ALGORITHMS = ("grid", "random", "bayesian", "hyperband")
@@ -57,7 +59,10 @@ def _tuner_classes():
 
     class _Recorded:
         """Writes `worker.json` (tuner id, process, seconds) into each
-        trial's folder, so a distributed study shows who ran what."""
+        trial's folder, so a distributed study shows who ran what, and
+        moves the trials' `progress` (a `Progress`, set by `run_study`)."""
+
+        progress = None
 
         def on_trial_begin(self, trial):
             self._trial_start = time.perf_counter()
@@ -73,6 +78,8 @@ def _tuner_classes():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(record))
             super().on_trial_end(trial)
+            if self.progress is not None:
+                self.progress.add(1)
 
     return {
         "grid": type("GridSearch", (_Recorded, keras_tuner.GridSearch), {}),
@@ -261,6 +268,38 @@ def _distributed_role():
     return "chief" if "chief" in os.environ.get("KERASTUNER_TUNER_ID", "") else "worker"
 
 
+class _trial_progress:
+    """Context: a `Progress` over the trials this process will run, moved by
+    the tuner at the end of each trial. The target is the trials left
+    (`max_trials` less those already ended, for a continued study); unknown
+    for hyperband and a grid without `max_trials`. None in a distributed
+    study (each process sees only its share; KerasTuner's lines remain)."""
+
+    def __init__(self, tuner, algorithm, role, verbose):
+        self.tuner = tuner
+        self.progress = None
+        if role is not None or not verbose:
+            return
+        max_trials = getattr(tuner.oracle, "max_trials", None)
+        total = None
+        if algorithm != "hyperband" and max_trials is not None:
+            ended = sum(1 for trial in tuner.oracle.trials.values()
+                        if str(trial.status) not in ("RUNNING", "IDLE"))
+            total = max(int(max_trials) - ended, 0)
+        self.progress = Progress(total, verbose, "tuning trials", unit="trial")
+        self.progress.update(0)  # a terminal shows the empty bar at once
+
+    def __enter__(self):
+        self.tuner.progress = self.progress
+        return self.progress
+
+    def __exit__(self, exc_type, exc, traceback):
+        self.tuner.progress = None
+        if self.progress is not None:
+            self.progress.__exit__(exc_type, exc, traceback)
+        return False
+
+
 def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=None,
               overrides=None, max_trials=None, hyperband_factor=3, baseline=True,
               overwrite=False, verbose=1, split=None, dataset=None):
@@ -277,7 +316,9 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
             values when the study ran one, else trains the config in
             `out_dir/defaults`; "train" always trains it; False skips it.
         overwrite: start the study afresh.
-        verbose: 0 silent, 1 KerasTuner's trial summaries and epoch lines.
+        verbose: 0 silent; 1 KerasTuner's trial summaries, a live bar per
+            epoch and a bar over the trials with an ETA in a terminal (one
+            line per epoch and one summary line otherwise); 2 lines only.
         split, dataset: optional already prepared data.
 
     Returns:
@@ -316,7 +357,10 @@ def run_study(config: RunConfig, out_dir, *, algorithm="random", search_space=No
     log_progress(verbose, f"tuning {config.describe()} on {config.dataset}: {algorithm} search over "
                   f"{', '.join(space.names)}; objective {hypermodel.objective.name} (max); "
                   f"study directory {out_dir}")
-    tuner.search(split.train, validation_data=split.valid, verbose=2 if verbose else 0)
+    # A live bar per epoch in a terminal (one line per epoch otherwise), and
+    # a bar over the trials with an ETA (one summary line in a log).
+    with _trial_progress(tuner, algorithm, role, verbose):
+        tuner.search(split.train, validation_data=split.valid, verbose=fit_verbosity(verbose))
     if role == "worker":
         log_progress(verbose, f"worker {tuner.tuner_id}: no trials left")
         return None
@@ -360,8 +404,10 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
         "model": best_config.describe(),
         "trial_id": best_trial.trial_id,
         "best_epoch": best_trial.best_step + 1,
-        "valid": runner.step_metrics(model, split.valid, config.ks, config.eval_batch_size),
-        "test": runner.step_metrics(model, split.test, config.ks, config.eval_batch_size),
+        "valid": runner.step_metrics(model, split.valid, config.ks, config.eval_batch_size,
+                                     verbose),
+        "test": runner.step_metrics(model, split.test, config.ks, config.eval_batch_size,
+                                    verbose),
     }
     (best_dir / "metrics.json").write_text(json.dumps(best_metrics, indent=2))
 
@@ -417,11 +463,11 @@ def _baseline(tuner, hypermodel, split, out_dir, mode, verbose, dataset, best_tr
                     warnings.filterwarnings("ignore", message="Skipping variable loading")
                     model = tuner.load_model(trial)
                 metrics = {part: runner.step_metrics(model, getattr(split, part), config.ks,
-                                                     config.eval_batch_size)["final"]
+                                                     config.eval_batch_size, verbose)["final"]
                            for part in ("valid", "test")}
                 return metrics, f"trial {trial.trial_id}"
     log_progress(verbose, "training the base config with the same budget (baseline)")
-    run = runner.train_run(config, out_dir / "defaults", verbose=verbose and 2, split=split,
+    run = runner.train_run(config, out_dir / "defaults", verbose=verbose, split=split,
                            dataset=dataset, item_features=hypermodel.item_features)
     return {part: run[part]["final"] for part in ("valid", "test")}, "defaults/"
 

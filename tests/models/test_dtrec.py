@@ -159,7 +159,7 @@ def test_dtrec_warms_up_reclusters_each_epoch_learns_and_round_trips(tmp_path):
     h, y = _data()
     seen = []
     original = model.method.recluster
-    model.method.recluster = lambda m, seed=0: seen.append(seed) or original(m, seed)
+    model.method.recluster = lambda m, seed=0, **kw: seen.append(seed) or original(m, seed, **kw)
     history = model.fit(h, y, epochs=4, batch_size=16, verbose=0).history["loss"]
     assert seen == [1, 2, 3]  # epoch 0 is the item-CE warm-up
     assert model.phase.name == "hps" and history[-1] < history[1]
