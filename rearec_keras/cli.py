@@ -311,6 +311,17 @@ def _item_history(vocabulary, text, internal_ids, num_items):
     return out
 
 
+def _run_vocabulary(run):
+    """A run directory's vocabulary (None if it has none); a broken file is
+    a usage error naming it."""
+    from rearec_keras.data.vocabulary import Vocabulary
+
+    try:
+        return Vocabulary.load(run)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def cmd_recommend(args):
     import numpy as np
 
@@ -320,7 +331,7 @@ def cmd_recommend(args):
     if (args.user is None) == (args.history is None):
         raise UsageError("give exactly one of --user ID or --history ITEM,ITEM,...")
     config, model = runner.load_run(args.run)
-    vocabulary = Vocabulary.load(args.run) if config is not None else None
+    vocabulary = _run_vocabulary(args.run) if config is not None else None
     split = None
     if args.user is not None or vocabulary is None:
         # A user's history, or a run without vocabulary.json (or a .keras
@@ -459,7 +470,7 @@ def cmd_export(args):
     from rearec_keras.data.vocabulary import Vocabulary
 
     config, model = runner.load_run(args.run)
-    vocabulary = Vocabulary.load(args.run) if config is not None else None
+    vocabulary = _run_vocabulary(args.run) if config is not None else None
     try:
         info = export_serving(model, args.out, max_k=args.max_k, steps=args.steps,
                               vocabulary=vocabulary,

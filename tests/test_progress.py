@@ -99,8 +99,11 @@ def test_unknown_total_and_bad_arguments():
         with Progress(None, 1, "reading", unit="line", interval=0) as progress:
             progress.add(7)
     assert "7/Unknown" in terminal.getvalue()
-    with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto'"):
-        Progress(3, 3)
+    with pytest.raises(ValueError, match="verbose must be >= 0 or 'auto'"):
+        Progress(3, -1)
+    from rearec_keras.utils.progress import _level
+
+    assert [_level(v) for v in (0, 1, 2, 3, "auto", None)] == [0, 1, 2, 2, 1, 0]
     with pytest.raises(ValueError, match="total must be >= 0"):
         Progress(-1, 1)
 

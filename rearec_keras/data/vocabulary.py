@@ -173,9 +173,12 @@ class Vocabulary:
     def from_dict(cls, data: dict, source="the vocabulary") -> "Vocabulary":
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError(f"{source} is not a rearec_keras vocabulary (format {FORMAT})")
-        return cls(tuple(data["items"]),
-                   None if data.get("users") is None else tuple(data["users"]),
-                   None if data.get("titles") is None else tuple(data["titles"]))
+        try:
+            return cls(tuple(data["items"]),
+                       None if data.get("users") is None else tuple(data["users"]),
+                       None if data.get("titles") is None else tuple(data["titles"]))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{source} is malformed ({type(e).__name__}: {e})") from None
 
     def save(self, directory) -> Path:
         """Writes `directory/vocabulary.json` (atomically)."""

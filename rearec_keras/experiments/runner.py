@@ -117,6 +117,10 @@ def _train_run(config, run_dir, setup, lock, verbose, split, dataset, item_featu
         done = read_run_file(run_dir, "metrics.json")
         if set(stages) <= set(done.get("phases_run", ())):
             log_progress(verbose, f"run {run_dir} is already finished; reading its metrics")
+            if Vocabulary.load(run_dir) is None:  # a run from before runs stored one
+                _, split = (dataset, split) if split is not None else prepare_data(config, verbose)
+                check_data(run_dir, split)
+                Vocabulary.from_split(split).save(run_dir)
             return done
     if strategy is not None:
         role = distribute.worker_role(strategy)

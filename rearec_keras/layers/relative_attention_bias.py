@@ -35,7 +35,11 @@ class RelativeAttentionBias(keras.layers.Layer):
     the optional time term `w_t` (`[time_buckets + 1]`) has one per bucket
     of the log time gap (`time_buckets_of`). Both are shared by the heads.
     The bias of a pair depends only on its two slots, so a query decoded
-    with a KV cache gets exactly the row a full pass would give it.
+    with a KV cache gets exactly the row a full pass would give it. Our
+    choice: a query's own timestamp `t[b, i]`; the released code pairs slot
+    `i` with the next action's time `t[b, i + 1]` (the request time for the
+    newest slot), which would tie a cached row to a time not known when it
+    was encoded. The two agree for the newest slot, the one that is scored.
 
     Args:
         max_length: int >= 1. `n`, the number of slots the attention can hold.

@@ -52,8 +52,13 @@ from rearec_keras.serving import export_serving, load_serving
 
 export_serving(model, "exports/sasrec-prl")
 served = load_serving("exports/sasrec-prl")       # or tf.saved_model.load
-ids, scores = served.top_k(histories, k=10, exclude_history=True)
+ids, scores = served.top_k(histories, k=10, exclude_history=True, ids="internal")
 ```
+
+An export of a run directory also carries the run's vocabulary: then
+`served.top_k([[50, 172]], k=10)` takes and returns the dataset's own ids
+(the default of `ids=` for such an export), and `ids="internal"` the
+internal 1..N as above.
 """
 
 from __future__ import annotations
@@ -396,9 +401,25 @@ class ServingModel:
         except tf.errors.InvalidArgumentError as e:
             raise ValueError(_assert_message(e.message)) from None
 
-    def encode(self, histories) -> np.ndarray:
-        """User vectors, float32 `[batch, d]`."""
-        return self._run(self.saved_model.encode, self._histories(histories)).numpy()
+    def _ids_mode(self, ids):
+        if ids is None:
+            return "internal" if self.vocabulary is None else "raw"
+        if ids not in ("raw", "internal"):
+            raise ValueError(f"ids must be 'raw' or 'internal', got {ids!r}")
+        if ids == "raw" and self.vocabulary is None:
+            raise ValueError(f"{self.path} was exported without a vocabulary: it knows internal "
+                             "item ids only (ids='internal'; export a run directory to get one)")
+        return ids
+
+    def _internal(self, histories, ids):
+        """int32 `[batch, max_length]` internal histories from either kind."""
+        if self._ids_mode(ids) == "raw":
+            return self.vocabulary.histories(histories, self.max_length)
+        return self._histories(histories)
+
+    def encode(self, histories, ids: str | None = None) -> np.ndarray:
+        """User vectors, float32 `[batch, d]` (`ids` as in `top_k`)."""
+        return self._run(self.saved_model.encode, self._internal(histories, ids)).numpy()
 
     @property
     def vocabulary(self):
@@ -420,18 +441,11 @@ class ServingModel:
         `ids="internal"` (the default without one): int ids 1..N in and
         int32 out."""
         check_int("k", k, 1, int(self.info["max_k"]))
-        if ids is None:
-            ids = "internal" if self.vocabulary is None else "raw"
-        if ids not in ("raw", "internal"):
-            raise ValueError(f"ids must be 'raw' or 'internal', got {ids!r}")
-        if ids == "internal":
+        if self._ids_mode(ids) == "internal":
             fn = self.saved_model.top_k_unseen if exclude_history else self.saved_model.top_k
             out = self._run(fn, self._histories(histories), np.int32(k))
             return out["ids"].numpy(), out["scores"].numpy()
         vocabulary = self.vocabulary
-        if vocabulary is None:
-            raise ValueError(f"{self.path} was exported without a vocabulary: it knows internal "
-                             "item ids only (ids='internal'; export a run directory to get one)")
         vocabulary.histories(histories, self.max_length)  # names unknown ids and empty rows
         raw = np.full((len(histories), self.max_length), "", dtype=object)
         for row, items in enumerate(histories):
@@ -452,13 +466,13 @@ class ServingModel:
             raise ValueError(f"{self.path} was exported without a vocabulary (no titles)")
         return self.vocabulary.titles_of_raw(raw_ids)
 
-    def halting_steps(self, histories) -> np.ndarray:
+    def halting_steps(self, histories, ids: str | None = None) -> np.ndarray:
         """int32 `[batch]`: the reasoning steps each user ran (exports with
-        `halting` only)."""
+        `halting` only; `ids` as in `top_k`)."""
         if not self.info.get("halting"):
             raise ValueError(f"{self.path} was exported without halting: every user runs "
                              f"{self.info['reasoning_steps']} steps (export with halting=...)")
-        return self._run(self.saved_model.halting_steps, self._histories(histories)).numpy()
+        return self._run(self.saved_model.halting_steps, self._internal(histories, ids)).numpy()
 
     def item_vectors(self) -> np.ndarray:
         """The item table, float32 `[num_items + 1, d]` (row 0 is padding)."""

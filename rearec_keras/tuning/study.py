@@ -33,17 +33,18 @@ import time
 import warnings
 from pathlib import Path
 
+from rearec_keras.data.vocabulary import Vocabulary
 from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import config_check
-from rearec_keras.experiments.runner import RunError
 from rearec_keras.experiments.prepare import log_progress
+from rearec_keras.experiments.runner import RunError
 from rearec_keras.experiments.runner import settings_diff
 from rearec_keras.tuning.search_space import SearchSpace
 from rearec_keras.tuning.search_space import SearchSpaceError
-from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.progress import Progress
 from rearec_keras.utils.progress import fit_verbosity
+from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_int
 
 ALGORITHMS = ("grid", "random", "bayesian", "hyperband")
@@ -400,6 +401,7 @@ def write_reports(tuner, hypermodel, split, out_dir, *, baseline=True, verbose=1
         model = tuner.get_best_models(1)[0]
     model.save(best_dir / "best.keras")
     best_config.save(best_dir / "config.json")
+    Vocabulary.from_split(split).save(best_dir)  # the dataset's ids, as in every run
     best_metrics = {
         "model": best_config.describe(),
         "trial_id": best_trial.trial_id,

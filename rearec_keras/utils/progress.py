@@ -46,9 +46,9 @@ def _level(verbose) -> int:
     if not verbose:
         return 0
     level = int(verbose)
-    if level not in (1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    return level
+    if level < 0:
+        raise ValueError(f"verbose must be >= 0 or 'auto', got {verbose!r}")
+    return min(level, 2)
 
 
 def fit_verbosity(verbose) -> int:

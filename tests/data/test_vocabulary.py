@@ -65,6 +65,9 @@ def test_from_split_save_and_load(tmp_path):
     again = Vocabulary.load(tmp_path)
     assert again == vocab and again.id_type == "int"
     assert Vocabulary.load(tmp_path / "none") is None
+    (tmp_path / "vocabulary.json").write_text('{"format": "rearec_keras.vocabulary/1"}')
+    with pytest.raises(ValueError, match="vocabulary.json is malformed"):
+        Vocabulary.load(tmp_path)
     (tmp_path / "vocabulary.json").write_text("{broken")
     with pytest.raises(ValueError, match="vocabulary.json is unreadable"):
         Vocabulary.load(tmp_path)

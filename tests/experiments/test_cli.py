@@ -134,6 +134,16 @@ def test_evaluate_recommend_analyze(trained_run, interactions, capsys):
     assert max(int(g["rows"]) for g in users) - min(int(g["rows"]) for g in users) <= 1
 
 
+def test_rerunning_a_finished_run_from_before_vocabularies_writes_one(trained_run, interactions,
+                                                                    tiny):
+    path = trained_run / "vocabulary.json"
+    saved = path.read_text()
+    path.unlink()
+    assert main(["train", *tiny, "--data-path", interactions, "--epochs", "3",
+                 "--run-dir", str(trained_run), "--quiet"]) == 0
+    assert path.read_text() == saved
+
+
 @pytest.mark.slow
 def test_compare_table(tmp_path, interactions, tiny, capsys):
     assert main(["compare", *tiny, "--data-path", interactions, "--epochs", "1",

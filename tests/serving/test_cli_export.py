@@ -103,7 +103,7 @@ def test_export_with_per_user_halting(run_dir, tmp_path, capsys):
     served = load_serving(out)
     histories = _histories(model, seed=2)
     rule = {"threshold": 0.01}
-    np.testing.assert_array_equal(served.halting_steps(histories),
+    np.testing.assert_array_equal(served.halting_steps(histories, ids="internal"),
                                   model.score_with_halting(histories, "kl", rule)[1])
     ids, _ = served.top_k(histories, k=5, ids="internal")
     np.testing.assert_array_equal(
@@ -122,6 +122,19 @@ def test_export_option_errors(run_dir, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rearec-keras export:") and message in err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_broken_vocabulary_is_one_line(run_dir, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken, ignore=shutil.ignore_patterns("backup", "tensorboard"))
+    (broken / "vocabulary.json").write_text("{")
+    for command in (["export", str(broken), "--out", str(tmp_path / "x")],
+                    ["recommend", str(broken), "--history", "i1"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "vocabulary.json is unreadable" in err
 
 
 def test_export_input_errors(tmp_path, capsys):

@@ -358,6 +358,8 @@ def test_export_with_a_vocabulary_speaks_the_datasets_ids(tmp_path):
         internal, _ = served_model.top_k(histories, k=5, exclude_history=exclude, ids="internal")
         np.testing.assert_array_equal(internal, expected_ids)
     assert list(served_model.titles(ids[0])) == [titles[names.index(n)] for n in ids[0]]
+    np.testing.assert_array_equal(served_model.encode(raw),
+                                  served_model.encode(histories, ids="internal"))
     with pytest.raises(ValueError, match=r"unknown item id\(s\) 'nope'"):
         served_model.top_k([[names[0], "nope"]], k=3)
     # The graph itself refuses an unknown id, naming it.

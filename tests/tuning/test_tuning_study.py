@@ -61,6 +61,11 @@ def test_grid_search_picks_the_best_trial_and_its_model(tmp_path, tiny_config, t
     assert set(metrics["test"]["final"]) >= {"ndcg@10", "recall@20"}
     best_config = json.loads((out / "best" / "config.json").read_text())
     assert best_config["learning_rate"] == best_row["learning_rate"]
+    # best/ is a run directory like any other: it speaks the dataset's ids.
+    from rearec_keras.data import Vocabulary
+    from rearec_keras.experiments import load_recommender
+
+    assert load_recommender(out / "best").vocabulary == Vocabulary.from_split(tiny_split)
     assert (out / "sensitivity.png").stat().st_size > 0
     assert "learning_rate=" in (out / "summary.md").read_text()
 
