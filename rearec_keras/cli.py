@@ -339,9 +339,10 @@ def cmd_recommend(args):
         config, split = _data_for(config, args, model)
         if vocabulary is None:
             vocabulary = Vocabulary.from_split(split)
-    if vocabulary.num_items != model.num_items:
-        raise UsageError(f"the vocabulary has {vocabulary.num_items:,} items but the model scores "
-                         f"{model.num_items:,}")
+    try:
+        vocabulary.check_model(model)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if args.user is not None:
         seq = _user_history(split, args.user, model.max_length)
     else:

@@ -59,13 +59,6 @@ def prototype_sizes(num_items, steps, schedule="geometric", min_size=16, sizes=N
 _CHUNK = 4096  # rows per block of the assignment step (a [chunk, k] block at a time)
 
 
-def _sq_distances(points, centroids):
-    """`[n, k]` squared Euclidean distances (float32, clipped at 0)."""
-    d = (np.sum(points * points, axis=1, keepdims=True) - 2.0 * points @ centroids.T
-         + np.sum(centroids * centroids, axis=1)[None, :])
-    return np.maximum(d, 0.0)
-
-
 def assign(points, centroids):
     """`(assignment [n] int32, squared distance to it [n] float32)`: each
     point's nearest centroid (ties: the lower index), computed block by
@@ -77,8 +70,13 @@ def assign(points, centroids):
         block = points[start:start + _CHUNK] @ centroids.T
         block -= half_norms  # argmax of p·c − |c|²/2 = argmin of |p − c|²
         out[start:start + _CHUNK] = np.argmax(block, axis=1)
-    diff = points - centroids[out]
-    return out, np.einsum("ij,ij->i", diff, diff)
+    return out, _row_distances(points, centroids[out])
+
+
+def _row_distances(points, other):
+    """`[n]` squared distances of each point to `other` (one row, or one per point)."""
+    diff = points - other
+    return np.einsum("ij,ij->i", diff, diff)
 
 
 def kmeans_plus_plus(points, k, rng, sample=None):
@@ -91,7 +89,7 @@ def kmeans_plus_plus(points, k, rng, sample=None):
     n = len(points)
     centroids = np.empty((k, points.shape[1]), dtype=points.dtype)
     centroids[0] = points[rng.integers(n)]
-    closest = _sq_distances(points, centroids[:1])[:, 0]
+    closest = _row_distances(points, centroids[0])
     for i in range(1, k):
         cumulative = np.cumsum(closest, dtype=np.float64)
         total = cumulative[-1]
@@ -99,8 +97,7 @@ def kmeans_plus_plus(points, k, rng, sample=None):
         index = (min(int(np.searchsorted(cumulative, rng.random() * total, side="right")), n - 1)
                  if total > 0 else int(rng.integers(n)))
         centroids[i] = points[index]
-        diff = points - centroids[i]
-        np.minimum(closest, np.einsum("ij,ij->i", diff, diff), out=closest)
+        np.minimum(closest, _row_distances(points, centroids[i]), out=closest)
     return centroids
 
 

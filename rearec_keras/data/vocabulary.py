@@ -93,6 +93,12 @@ class Vocabulary:
     def num_items(self) -> int:
         return len(self.items)
 
+    def check_model(self, model):
+        """Raises `ValueError` unless `model` scores exactly these items."""
+        if self.num_items != model.num_items:
+            raise ValueError(f"the vocabulary lists {self.num_items:,} items but the model "
+                             f"scores {model.num_items:,}")
+
     @property
     def id_type(self) -> str:
         """`"int"` when every item id is an integer, else `"str"`."""

@@ -172,9 +172,7 @@ class RunRecommender:
     """
 
     def __init__(self, model, vocabulary, config=None):
-        if vocabulary.num_items != model.num_items:
-            raise ValueError(f"the vocabulary lists {vocabulary.num_items:,} items but the model "
-                             f"scores {model.num_items:,}")
+        vocabulary.check_model(model)
         self.model, self.vocabulary, self.config = model, vocabulary, config
 
     def recommend(self, histories, k=10, exclude_history=False, **options):

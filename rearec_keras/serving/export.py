@@ -165,9 +165,11 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
                         f"got {type(model).__name__}")
     max_k, steps, rule = _check_options(model, path, max_k, steps, overwrite, halting,
                                         thresholds)
-    if vocabulary is not None and vocabulary.num_items != model.num_items:
-        raise ExportError(f"the vocabulary lists {vocabulary.num_items:,} items but the model "
-                          f"scores {model.num_items:,}")
+    if vocabulary is not None:
+        try:
+            vocabulary.check_model(model)
+        except ValueError as e:
+            raise ExportError(str(e)) from None
     if not model.built:
         model.build((None, model.max_length))
 
@@ -210,9 +212,10 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
             lambda histories: model.user_vectors(checked(histories), steps=steps),
             input_signature=[histories_spec])
     else:
-        def halted(histories):
-            return model.halting_user_vectors(checked(histories), rule["mode"],
-                                              rule["thresholds"], steps)
+        halted = tf.function(
+            lambda histories: model.halting_user_vectors(checked(histories), rule["mode"],
+                                                         rule["thresholds"], steps),
+            input_signature=[histories_spec])
 
         encode = tf.function(lambda histories: halted(histories)[0],
                              input_signature=[histories_spec])
@@ -446,14 +449,12 @@ class ServingModel:
             out = self._run(fn, self._histories(histories), np.int32(k))
             return out["ids"].numpy(), out["scores"].numpy()
         vocabulary = self.vocabulary
-        vocabulary.histories(histories, self.max_length)  # names unknown ids and empty rows
-        raw = np.full((len(histories), self.max_length), "", dtype=object)
-        for row, items in enumerate(histories):
-            items = [str(v) for v in list(items)[-self.max_length:]]
-            raw[row, self.max_length - len(items):] = items
+        internal = vocabulary.histories(histories, self.max_length)  # names unknown ids
+        # The dataset's ids as the graph reads them: text, "" for padding.
+        text = np.array([""] + [str(v) for v in vocabulary.items])[internal]
         fn = (self.saved_model.top_k_unseen_raw if exclude_history
               else self.saved_model.top_k_raw)
-        out = self._run(fn, raw.astype(str), np.int32(k))
+        out = self._run(fn, text, np.int32(k))
         names = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(out["ids"].numpy())
         if vocabulary.id_type == "int":
             names = names.astype(np.int64)

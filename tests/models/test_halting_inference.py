@@ -91,6 +91,33 @@ def test_stopped_rows_leave_the_batch_and_zero_thresholds_stop_at_step_one():
     np.testing.assert_allclose(scores, model.score(h, steps=1), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a TF graph (the export)")
+def test_stopped_rows_leave_the_batch_inside_a_traced_graph():
+    """The SavedModel export traces `halting_call`: the batch it runs must
+    shrink there too (its batch dimension is dynamic), not merely be masked."""
+    import tensorflow as tf
+
+    model = _model("prl")
+    h = _histories(n=6)
+    rows_seen = tf.Variable(0, dtype=tf.int32)
+
+    def halt(step, previous, state, memo):
+        rows_seen.assign_add(tf.shape(state)[0])
+        return tf.range(tf.shape(state)[0]) < 2, None  # the first two running rows stop
+
+    @tf.function(input_signature=[tf.TensorSpec([None, L], tf.int32)])
+    def run(histories):
+        x, mask = model._item_inputs(histories)
+        return model.reasoning.halting_call(x, mask, halt)
+
+    states, halts = run(tf.constant(h))
+    assert int(rows_seen.numpy()) == 6 + 4 + 2  # steps 1..3 see 6, 4, then 2 rows
+    np.testing.assert_array_equal(halts.numpy(), [1, 1, 2, 2, 3, 3])
+    eager, _ = model.reasoning.halting_call(*model._item_inputs(h), lambda *a: (
+        np.arange(int(a[2].shape[0])) < 2, None))
+    np.testing.assert_allclose(states.numpy(), np.asarray(eager), atol=1e-5)
+
+
 def test_bad_halting_settings_are_named():
     model = _model("prl")
     with pytest.raises(ValueError, match="halting mode must be one of"):
