@@ -24,3 +24,25 @@ def interleaved_samples(calls, rounds):
 def interleaved_medians(calls, rounds):
     """Median seconds of each callable (see `interleaved_samples`)."""
     return {name: float(np.median(t)) for name, t in interleaved_samples(calls, rounds).items()}
+
+
+def encoder_flops(model, length, steps=None):
+    """Analytic forward FLOPs (2 x multiply-adds) of one sequence through a
+    SASRec-style encoder: the item pass (the last block computes keys and
+    values for every slot but queries, attention output and feed-forward for
+    the newest slot only) plus `steps` cached reasoning steps (one row each,
+    attending to every earlier slot). `steps=None`: the model's K."""
+    d, inner, layers = model.hidden_dim, model.intermediate_dim, model.num_layers
+    K = getattr(model, "reasoning_steps", 0) if steps is None else steps
+    per_token = 4 * d * d + 2 * d * inner  # q, k, v, o + FFN
+    full_block = length * per_token + 2 * length * length * d
+    last_block = length * 2 * d * d + per_token - 2 * d * d + 2 * length * d
+    items = (layers - 1) * full_block + last_block
+    reasoning = layers * sum(per_token + 2 * (length + s) * d for s in range(1, K + 1))
+    return 2 * (items + reasoning)
+
+
+def inference_flops(model, length, num_items, steps):
+    """FLOPs of scoring one user at `steps` reasoning steps: the encoder plus
+    one catalog product (`num_items + 1` columns)."""
+    return encoder_flops(model, length, steps) + 2 * (num_items + 1) * model.hidden_dim

@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from _timing import encoder_flops  # noqa: E402
 from _timing import interleaved_medians  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
@@ -28,22 +29,14 @@ from rearec_keras.models import SASRec  # noqa: E402
 
 
 def forward_flops(model, length, num_items):
-    """Analytic forward FLOPs (2 x multiply-adds) for one example."""
-    d, inner, layers = model.hidden_dim, model.intermediate_dim, model.num_layers
-    K = getattr(model, "reasoning_steps", 0)
-    per_token = 4 * d * d + 2 * d * inner  # q, k, v, o + FFN
-    full_block = length * per_token + 2 * length * length * d
-    # The last block computes keys/values for every slot but queries,
-    # attention output and FFN for the newest slot only.
-    last_block = length * 2 * d * d + per_token - 2 * d * d + 2 * length * d
-    items = (layers - 1) * full_block + last_block
-    steps = layers * sum(per_token + 2 * (length + s) * d for s in range(1, K + 1))
-    encoder = items + steps
+    """Analytic forward FLOPs (2 x multiply-adds) of one training example."""
+    encoder = encoder_flops(model, length)
     if model.uses_noise:
         encoder *= 2  # the noisy twin runs the whole encoder again
+    K = getattr(model, "reasoning_steps", 0)
     # Every step is scored; a mean-pooling method (ERL) also scores the pooled state.
     logit_rows = 1 if K == 0 else (K + 2 if model.inference_pooling == "mean" else K + 1)
-    return 2 * (encoder + logit_rows * (num_items + 1) * d)
+    return encoder + 2 * logit_rows * (num_items + 1) * model.hidden_dim
 
 
 def matmul_peak(size=2048, repeats=10):
