@@ -31,6 +31,7 @@ import rearec_keras  # noqa: E402
 from rearec_keras import data  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 from rearec_keras.backbones import backbone_names  # noqa: E402
+from rearec_keras.backbones import declared_setting  # noqa: E402
 from rearec_keras.backbones import get_backbone  # noqa: E402
 
 # "backbone" (base model) or "backbone-method", from the registries (the id
@@ -55,6 +56,9 @@ def run_one(name, seed, split, args):
         base_temperature=args.temperature,
         **extra,
     )
+    # The backbone's own settings given as flags (HSTU: --time-buckets).
+    kwargs.update({key: getattr(args, key) for key in get_backbone(backbone).setting_names
+                   if hasattr(args, key)})
     if method:
         kwargs.update(
             reasoning_steps=args.reasoning_steps,
@@ -72,7 +76,8 @@ def run_one(name, seed, split, args):
     ]
     start = time.perf_counter()
     history = model.fit(
-        split.train.histories,
+        # {"histories", "timestamps"} for a model with a time bias, else the histories
+        split.train.for_model(model).model_inputs(),
         split.train.targets,
         batch_size=args.batch_size,
         epochs=args.epochs,
@@ -88,7 +93,7 @@ def run_one(name, seed, split, args):
     if getattr(model, "reasoning_steps", 0) > 0:
         for steps in range(model.reasoning_steps + 1):
             per_step[steps] = rearec_keras.evaluate(
-                None, split.test, ks=(20,), batch_size=1024,
+                model, split.test, ks=(20,), batch_size=1024,
                 score_fn=lambda _, h, s=steps: model.score(h, steps=s, pooling="last"),
             )["ndcg@20"]
     return {
@@ -134,6 +139,9 @@ def main():
     p.add_argument("--temperature-decay", type=float, default=5.0)
     p.add_argument("--kl-weight", type=float, default=0.05)
     p.add_argument("--noise-std", type=float, default=0.01)
+    p.add_argument("--time-buckets", type=int,
+                   default=declared_setting("time_buckets").default,
+                   help="HSTU's time bias (0: none), fed from the split's history timestamps")
     p.add_argument("--data-path", default=None, help="folder with ml-100k files (else auto)")
     p.add_argument("--out", default=None, help="JSON file to append results to")
     args = p.parse_args()

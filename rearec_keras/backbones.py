@@ -1,8 +1,9 @@
 """The registry of backbones: name -> model classes and their own settings.
 
 The runner, tuning, the benchmarks and the command line read the backbones
-from here (no other table of names exists). Importing this module does not
-import Keras: the classes are named by import path and loaded on use.
+from here (no other table of names exists). The model classes are named by
+import path and loaded on use (importing this module imports no model; the
+settings it declares are `rearec_keras.methods.Setting`s).
 
     from rearec_keras import backbones
     backbones.backbone_names()                 # ('sasrec', 'bert4rec', ...)
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+
+from rearec_keras.methods.setting import Setting
 
 _BACKBONES: dict = {}
 
@@ -27,7 +30,11 @@ class Backbone:
         base_class / reasoning_class: `"module:Class"` of the model without
             reasoning (K = 0) and with it.
         settings: `RunConfig` settings passed to its constructor beyond the
-            ones every model takes (e.g. `num_experts` for UniSRec).
+            ones every model takes: names of `RunConfig` fields (e.g.
+            `num_experts` for UniSRec) or `Setting`s declared here, with
+            their default and range (e.g. HSTU's `time_buckets`), which
+            `RunConfig` adds as fields and checks and the command line
+            offers as flags.
         item_features: it represents items by frozen features (text
             backbones): the runner computes `text_features` for it.
         description: one line for the docs.
@@ -40,6 +47,11 @@ class Backbone:
     settings: tuple = ()
     item_features: bool = False
     description: str = ""
+
+    @property
+    def setting_names(self) -> tuple:
+        """The names of `settings`."""
+        return tuple(s if isinstance(s, str) else s.name for s in self.settings)
 
     def model_class(self, reasoning: bool = True):
         """The Keras model class (imports it)."""
@@ -83,8 +95,38 @@ def backbone_settings() -> tuple:
     """Every backbone-specific setting name (what the others ignore)."""
     out = []
     for b in _BACKBONES.values():
-        out.extend(s for s in b.settings if s not in out)
+        out.extend(s for s in b.setting_names if s not in out)
     return tuple(out)
+
+
+def declared_settings() -> dict:
+    """`{name: Setting}` of the settings the backbones declare themselves
+    (default, range and meaning in one place), e.g. HSTU's `time_buckets`."""
+    out = {}
+    for b in _BACKBONES.values():
+        for s in b.settings:
+            if not isinstance(s, str):
+                out.setdefault(s.name, s)
+    return out
+
+
+def declared_setting(name):
+    """The `Setting` a backbone declares under `name` (`KeyError` if none)."""
+    return declared_settings()[name]
+
+
+def backbones_using(name) -> tuple:
+    """The backbones whose constructors take setting `name`."""
+    return tuple(n for n, b in _BACKBONES.items() if name in b.setting_names)
+
+
+# HSTU's relative time bias: log-bucketed gaps between the history items'
+# timestamps (released code: 128 buckets); 0 builds none. With > 0 the data
+# pipeline, evaluation and serving feed the items' timestamps.
+HSTU_TIME_BUCKETS = Setting(
+    "time_buckets", 0, "HSTU's relative time bias: buckets of the log time gap between "
+    "history items (released code 128; 0: no time bias, the data's timestamps unused)",
+    minimum=0)
 
 
 register_backbone(Backbone(
@@ -95,6 +137,7 @@ register_backbone(Backbone(
     description="bidirectional attention over item ids, prefix mask for the reasoning steps"))
 register_backbone(Backbone(
     "hstu", "HSTU", "rearec_keras.models:HSTU", "rearec_keras.models:ReaHSTU",
+    settings=(HSTU_TIME_BUCKETS,),
     description="pointwise aggregated, gated attention with a relative position bias "
                 "(Zhai et al. 2024)"))
 register_backbone(Backbone(

@@ -3,8 +3,9 @@
     rearec-keras train [--config FILE] [--learning erl] [--kl-weight 0.01] ...
     rearec-keras train --strategy mirrored [--cpu-devices 2] ...
     rearec-keras train --backbone unisrec [--text-features FILE.npy] [--pca-dim 64] ...
+    rearec-keras train --backbone hstu --time-buckets 32 ...   (time bias, fed from the data)
     rearec-keras evaluate RUN_DIR_OR_MODEL
-    rearec-keras recommend RUN_DIR_OR_MODEL (--user ID | --history 1,2,3) [-k 10]
+    rearec-keras recommend RUN_DIR_OR_MODEL (--user ID | --history 1,2,3 [--timestamps T,T,T]) [-k 10]
     rearec-keras compare --methods base,erl,prl --seeds 0,1,2
     rearec-keras analyze RUN_DIR
     rearec-keras tune --learning prl --algorithm random --max-trials 20
@@ -234,6 +235,7 @@ def cmd_evaluate(args):
                   f"{model.reasoning_steps})")
             print(reports.sweep_table(sweep, config.ks))
     if args.halting:
+        _refuse_timed_halting(model, args.halting)
         thresholds = _halting_thresholds(args.halting_threshold)
         for part in args.parts:
             try:
@@ -275,7 +277,8 @@ def _halting_thresholds(options):
 
 
 def _user_history(split, user, max_length):
-    """The latest `max_length` items of a user (test history + test target)."""
+    """The latest `max_length` items of a user (test history + test target)
+    and their timestamps (None when the split has no history timestamps)."""
     import numpy as np
 
     vocab = list(split.user_vocab)
@@ -287,8 +290,13 @@ def _user_history(split, user, max_length):
         rows = np.flatnonzero(np.asarray(part.user_ids) == index)
         if len(rows):
             row = rows[-1]
-            seq = [int(v) for v in part.histories[row] if v != 0] + [int(part.targets[row])]
-            return seq[-max_length:]
+            real = part.histories[row] != 0
+            seq = [int(v) for v in part.histories[row][real]] + [int(part.targets[row])]
+            times = None
+            if part.history_timestamps is not None:
+                times = [int(t) for t in part.history_timestamps[row][real]]
+                times = (times + [int(part.timestamps[row])])[-max_length:]
+            return seq[-max_length:], times
     raise UsageError(f"user {user!r} has no examples in the split")
 
 
@@ -309,6 +317,30 @@ def _item_history(vocabulary, text, internal_ids, num_items):
                              "(without --internal-ids, --history holds the dataset's own ids)")
         out.append(int(v))
     return out
+
+
+def _history_timestamps(text, count):
+    """`--timestamps T,T,...`: one number per --history item."""
+    values = [v.strip() for v in str(text).split(",") if v.strip()]
+    try:
+        numbers = [float(v) if any(c in v for c in ".eE") else int(v) for v in values]
+    except ValueError:
+        raise UsageError(f"--timestamps must be comma-separated numbers (one per --history "
+                         f"item, oldest first), got {text!r}") from None
+    if len(numbers) != count:
+        raise UsageError(f"--timestamps has {len(numbers)} value(s) but --history has {count} "
+                         "item(s); give one timestamp per item, oldest first")
+    return numbers
+
+
+def _refuse_timed_halting(model, flag):
+    """Per-user halting feeds no timestamps: refused for a model that reads them."""
+    if flag and getattr(model, "uses_timestamps", False):
+        raise UsageError(
+            f"--halting {flag}: per-user halting does not feed timestamps, and this model has "
+            f"a time bias (time_buckets={getattr(model, 'time_buckets', '?')}); leave out "
+            "--halting"
+        )
 
 
 def _run_vocabulary(run):
@@ -343,21 +375,49 @@ def cmd_recommend(args):
         vocabulary.check_model(model)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    timed = getattr(model, "uses_timestamps", False)
+    if args.timestamps is not None and (args.user is not None or not timed):
+        raise UsageError("--timestamps applies to --history with a model that has a time bias "
+                         "(HSTU, time_buckets > 0)" + ("" if timed else
+                                                       "; this model reads no timestamps"))
+    times = None
     if args.user is not None:
-        seq = _user_history(split, args.user, model.max_length)
+        seq, times = _user_history(split, args.user, model.max_length)
+        if timed and times is None:
+            raise UsageError(
+                f"this model has a time bias (time_buckets={model.time_buckets}) but the "
+                "split has no history timestamps (its histories came without times); use "
+                "--history with --timestamps"
+            )
     else:
-        seq = _item_history(vocabulary, args.history, args.internal_ids,
-                            model.num_items)[-model.max_length:]
+        items = _item_history(vocabulary, args.history, args.internal_ids, model.num_items)
+        if timed:
+            if args.timestamps is None:
+                raise UsageError(
+                    f"this model has a time bias (time_buckets={model.time_buckets}) and reads "
+                    "each history item's timestamp: pass --timestamps T1,T2,... (one per "
+                    "--history item, oldest first, in the dataset's time unit, e.g. Unix "
+                    "seconds), or --user ID"
+                )
+            times = _history_timestamps(args.timestamps, len(items))[-model.max_length:]
+        seq = items[-model.max_length:]
+    _refuse_timed_halting(model, args.halting)
     if not 1 <= args.k <= model.num_items:
         raise UsageError(f"-k must be in 1..{model.num_items}, got {args.k}")
     histories = np.zeros((1, model.max_length), dtype="int32")
     histories[0, -len(seq):] = seq
+    inputs = histories
+    if timed:
+        stamps = np.zeros((1, model.max_length), dtype="float64" if any(
+            isinstance(t, float) for t in times) else "int64")
+        stamps[0, -len(times):] = times
+        inputs = {"histories": histories, "timestamps": stamps}
     halting = {}
     if args.halting:
         halting = dict(halting=args.halting,
                        thresholds=_halting_thresholds(args.halting_threshold))
     try:
-        ids, scores = model.recommend(histories, k=args.k, exclude_history=args.exclude_seen,
+        ids, scores = model.recommend(inputs, k=args.k, exclude_history=args.exclude_seen,
                                       **halting)
     except ValueError as e:
         if not args.halting:
@@ -487,6 +547,9 @@ def cmd_export(args):
               "export speaks internal item ids 1..N")
     if info["halting"]:
         print(f"per-user halting: {info['halting']['mode']} {info['halting']['thresholds']}")
+    if info.get("timestamps"):
+        print(f"time bias (time_buckets={info['time_buckets']}): the endpoints take the history "
+              "items' timestamps (int64 [batch, max_length]) right after the histories")
     print(f"endpoints: {', '.join(info['endpoints'])}; k in 1..{info['max_k']}; "
           f"description in {Path(args.out) / 'serving.json'}")
     return 0
@@ -531,6 +594,10 @@ def build_parser():
     recommend.add_argument("--internal-ids", action="store_true",
                            help="--history holds internal item ids 1..N (default: the dataset's "
                                 "own ids, as the run's vocabulary.json lists them)")
+    recommend.add_argument("--timestamps", metavar="T,T,...",
+                           help="the --history items' timestamps (one each, oldest first, in "
+                                "the dataset's time unit): required by a model with a time "
+                                "bias (HSTU, time_buckets > 0), refused by the others")
     recommend.add_argument("-k", type=int, default=10)
     recommend.add_argument("--exclude-seen", action="store_true", help="never recommend history items")
     _add_halting_flags(recommend, "stop the reasoning as soon as the rule is met (ReaRec "

@@ -3,7 +3,8 @@
 `make_dataset` / `SplitPart.as_dataset` return a `tf.data.Dataset` when
 TensorFlow is installed and an `ArrayBatches` otherwise, so training runs on
 JAX or PyTorch machines without TensorFlow. Both yield the same batches
-(`(inputs, targets)`, same sizes and dtypes); shuffled orders differ.
+(`(inputs, targets)`, same sizes and dtypes, `inputs` an array, a tuple or a
+dict of arrays as given); shuffled orders differ.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ class ArrayBatches(keras.utils.PyDataset):
     """`(inputs, targets)` batches of numpy arrays, reshuffled every epoch.
 
     Args:
-        inputs: an array `[n, ...]` or a tuple of such arrays.
+        inputs: an array `[n, ...]`, a tuple of such arrays or a dict of
+            them (`{"histories", "timestamps"}` for a model with a time
+            bias: `part.model_inputs()`).
         targets: an array `[n]`.
         batch_size: examples per batch.
         shuffle: a new permutation of the examples every epoch (Keras calls
@@ -49,8 +52,12 @@ class ArrayBatches(keras.utils.PyDataset):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self._names = tuple(inputs) if isinstance(inputs, dict) else None
         self._tuple = isinstance(inputs, tuple)
-        self.inputs = tuple(np.asarray(a) for a in (inputs if self._tuple else (inputs,)))
+        if self._names is not None:
+            inputs = tuple(inputs[k] for k in self._names)
+        self.inputs = tuple(np.asarray(a) for a in (inputs if self._tuple or self._names
+                                                    else (inputs,)))
         self.targets = np.asarray(targets)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -92,6 +99,8 @@ class ArrayBatches(keras.utils.PyDataset):
         rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
         rows = order[rows] if order is not None else rows
         xs = tuple(a[rows] for a in self.inputs)
+        if self._names is not None:
+            return dict(zip(self._names, xs)), self.targets[rows]
         return (xs if self._tuple else xs[0]), self.targets[rows]
 
     def __iter__(self):
@@ -140,6 +149,12 @@ class PositiveBatches(ArrayBatches):
 
     def __init__(self, part, batch_size=256, *, shuffle=False, seed=None,
                  drop_remainder=False, **kwargs):
+        if getattr(part, "timestamp_inputs", False):
+            raise ValueError(
+                "positive-history batches (LARES) carry no timestamps, but the part is set "
+                "to feed a model with a time bias (timestamp_inputs=True): train LARES on a "
+                "model without a time bias (time_buckets=0)."
+            )
         super().__init__(part.histories, part.targets, batch_size, shuffle=shuffle, seed=seed,
                          drop_remainder=drop_remainder, **kwargs)
         self.groups = same_target_groups(part.targets)

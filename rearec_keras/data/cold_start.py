@@ -25,14 +25,18 @@ from rearec_keras.data.splits import SplitPart
 from rearec_keras.utils.validation import check_float
 
 
-def _remove_items(histories: np.ndarray, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Histories without the ids in `drop` (order kept, left-padded) and the
-    number of items removed per row."""
+def _remove_items(histories: np.ndarray, drop: np.ndarray, times: np.ndarray | None = None):
+    """Histories without the ids in `drop` (order kept, left-padded), the
+    number of items removed per row, and the history timestamps moved with
+    their items (padding slots 0; None when `times` is None)."""
     removed = np.isin(histories, drop) & (histories != 0)
     kept = np.where(removed, 0, histories)
     # Stable sort of "is real" moves padding left and keeps the item order.
     order = np.argsort(kept != 0, axis=1, kind="stable")
-    return np.take_along_axis(kept, order, axis=1), removed.sum(axis=1)
+    new_times = None
+    if times is not None:
+        new_times = np.take_along_axis(np.where(kept != 0, times, 0), order, axis=1)
+    return np.take_along_axis(kept, order, axis=1), removed.sum(axis=1), new_times
 
 
 def hold_out_items(split: Split, items=None, *, fraction: float | None = None, seed: int = 0
@@ -82,7 +86,7 @@ def hold_out_items(split: Split, items=None, *, fraction: float | None = None, s
             raise ValueError("`items` is empty: nothing to hold out.")
     train = split.train
     target_cold = np.isin(train.targets, held)
-    histories, removed = _remove_items(train.histories, held)
+    histories, removed, times = _remove_items(train.histories, held, train.history_timestamps)
     empty = ~(histories != 0).any(axis=1) & ~target_cold
     keep = ~target_cold & ~empty
     new_train = SplitPart(
@@ -92,6 +96,8 @@ def hold_out_items(split: Split, items=None, *, fraction: float | None = None, s
         train.user_ids[keep],
         train.timestamps[keep],
         (train.history_lengths - removed)[keep],
+        train.num_items,
+        None if times is None else times[keep],
     )
     report = [
         *split.report,

@@ -29,7 +29,9 @@ def make_dataset(
     batch assembly with training.
 
     Args:
-        inputs: an array `[n, ...]` or a tuple of such arrays.
+        inputs: an array `[n, ...]`, a tuple of such arrays or a dict of
+            them (e.g. `{"histories", "timestamps"}`, a time-bias model's
+            inputs); batches keep the structure.
         targets: an array `[n]`.
         batch_size: examples per batch (> 0).
         shuffle: reshuffle every epoch.
@@ -48,7 +50,11 @@ def make_dataset(
     n = len(targets)
     if n == 0:
         raise ValueError("Cannot build a dataset from 0 examples.")
-    inputs_tuple = inputs if isinstance(inputs, tuple) else (inputs,)
+    names = tuple(inputs) if isinstance(inputs, dict) else None
+    if names is not None:
+        inputs_tuple = tuple(inputs[k] for k in names)
+    else:
+        inputs_tuple = inputs if isinstance(inputs, tuple) else (inputs,)
     for arr in inputs_tuple:
         if len(arr) != n:
             raise ValueError(
@@ -68,7 +74,11 @@ def make_dataset(
 
     def gather(indices):
         xs = tuple(tf.gather(t, indices) for t in tensors)
-        return (xs if isinstance(inputs, tuple) else xs[0]), tf.gather(target_tensor, indices)
+        if names is not None:
+            xs = dict(zip(names, xs))
+        elif not isinstance(inputs, tuple):
+            xs = xs[0]
+        return xs, tf.gather(target_tensor, indices)
 
     ds = tf.data.Dataset.range(n)
     if shuffle:

@@ -3,7 +3,9 @@
 Every protocol produces the same `Split` object. One example per target
 interaction: its history is every earlier interaction of the same user
 (oldest first), truncated to the last `max_length` items and **left-padded**
-with 0, so the newest item always sits in the last column.
+with 0, so the newest item always sits in the last column. The items' own
+timestamps come aligned with them (`SplitPart.history_timestamps`, padding
+slots 0) wherever the protocol knows them.
 
 Protocols:
 
@@ -23,7 +25,9 @@ Protocols:
   history holds an unseen item are dropped and counted.
 * `predefined_split` — the split is given per row (a `split` column), e.g.
   the official Amazon Reviews 2023 timestamp split files, whose `history`
-  column is used as is when present.
+  column is used as is when present. Such a column holds item ids only, so
+  its parts have no history timestamps (`history_timestamps` is None); a
+  model with a time bias refuses them.
 
 Every dropped example is counted in `Split.report` with its reason.
 
@@ -62,6 +66,71 @@ PARTS = ("train", "valid", "test")
 COLD_ITEM_MODES = ("drop", "keep")
 
 
+# The timestamp of a padding slot in `SplitPart.history_timestamps`.
+TIMESTAMP_PADDING = 0
+
+
+def relative_timestamps(history_timestamps) -> np.ndarray:
+    """The `"timestamps"` a model with a time bias reads: float32 `[n, L]`,
+    each row's timestamps minus its newest one (the last column, always a
+    real item in a left-padded row).
+
+    The time bias reads only gaps between a row's slots, so the shift
+    changes nothing in the model; it keeps the values exact in float32 and
+    within int32 on every backend (JAX without x64 truncates int64, which
+    millisecond epochs exceed). Padding slots get `0 - newest` (they are
+    masked out of the attention).
+    """
+    values = np.asarray(history_timestamps)
+    if values.ndim != 2:
+        raise ValueError(f"timestamps must be 2-D [n, length], got shape {values.shape}.")
+    if values.shape[1] == 0:
+        return values.astype(np.float32)
+    if np.issubdtype(values.dtype, np.integer):
+        values = values.astype(np.int64)
+    else:
+        values = values.astype(np.float64)
+    return (values - values[:, -1:]).astype(np.float32)
+
+
+def left_pad_timestamps(rows, max_length: int, lengths=None) -> np.ndarray:
+    """int64 `[B, max_length]`: rows of timestamps (lists or a 2-D array,
+    oldest first), each keeping its newest `max_length` values, left-padded
+    with `TIMESTAMP_PADDING` — aligned with histories padded the same way.
+
+    Args:
+        rows: one sequence of numbers per history.
+        max_length: the padded length.
+        lengths: optional length of each history row as given: every row of
+            timestamps must have the same length (one timestamp per item).
+
+    Raises:
+        ValueError: a row that is not a sequence of integral numbers, or
+            whose length differs from its history's.
+    """
+    if isinstance(rows, (str, bytes)) or not hasattr(rows, "__len__"):
+        raise ValueError("timestamps must be one list of numbers per history")
+    if lengths is not None and len(lengths) != len(rows):
+        raise ValueError(f"timestamps have {len(rows)} row(s) but there are {len(lengths)} "
+                         "histories; give one row of timestamps per history")
+    out = np.full((len(rows), max_length), TIMESTAMP_PADDING, dtype=np.int64)
+    for r, row in enumerate(rows):
+        values = np.asarray(row)
+        if values.ndim != 1 or values.dtype == np.bool_ or not np.issubdtype(values.dtype,
+                                                                            np.number):
+            raise ValueError(f"timestamps row {r} must be a list of numbers, got {row!r}")
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise ValueError(f"timestamps row {r} must hold whole numbers in the data's time "
+                             f"unit (e.g. Unix seconds); got {row!r}")
+        if lengths is not None and len(values) != lengths[r]:
+            raise ValueError(f"timestamps row {r} has {len(values)} value(s) but its history has "
+                             f"{lengths[r]} item(s); give one timestamp per item")
+        kept = values[-max_length:].astype(np.int64)
+        if len(kept):
+            out[r, max_length - len(kept):] = kept
+    return out
+
+
 @dataclasses.dataclass
 class SplitPart:
     """Examples of one split part, as aligned numpy arrays.
@@ -78,6 +147,16 @@ class SplitPart:
         num_items: the catalog size of the split the part belongs to
             (None for a part made by hand): every evaluation entry point
             refuses a model whose catalog differs.
+        history_timestamps: int64 `[n, max_length]` or None: the time of
+            each history item, aligned with `histories` (same order and
+            truncation, padding slots `TIMESTAMP_PADDING` = 0), in the
+            dataset's timestamp units. None when the protocol cannot know
+            them (histories given by the data, e.g. the Amazon files'
+            `history` column) or for a part made by hand without them.
+        timestamp_inputs: whether `model_inputs()` and `as_dataset` give a
+            model `{"histories", "timestamps"}` dicts instead of the
+            histories (set by `for_model` for a model that reads
+            timestamps, e.g. `ReaHSTU` with `time_buckets > 0`).
     """
 
     name: str
@@ -87,6 +166,8 @@ class SplitPart:
     timestamps: np.ndarray
     history_lengths: np.ndarray
     num_items: int | None = None
+    history_timestamps: np.ndarray | None = None
+    timestamp_inputs: bool = False
 
     def __post_init__(self):
         self.histories = np.asarray(self.histories, dtype=np.int32)
@@ -107,6 +188,17 @@ class SplitPart:
                     f"{self.name}: {field} has shape {arr.shape}, expected ({n},) "
                     "to match histories."
                 )
+        if self.history_timestamps is not None:
+            self.history_timestamps = np.asarray(self.history_timestamps, dtype=np.int64)
+            if self.history_timestamps.shape != self.histories.shape:
+                raise ValueError(
+                    f"{self.name}: history_timestamps has shape "
+                    f"{self.history_timestamps.shape}, expected {self.histories.shape} "
+                    "(one per history slot, aligned with histories)."
+                )
+        self.timestamp_inputs = bool(self.timestamp_inputs)
+        if self.timestamp_inputs:
+            self._require_timestamps("timestamp_inputs=True")
 
     def __len__(self) -> int:
         return int(len(self.targets))
@@ -114,6 +206,47 @@ class SplitPart:
     @property
     def max_length(self) -> int:
         return int(self.histories.shape[1])
+
+    def _require_timestamps(self, who: str):
+        if self.history_timestamps is None:
+            raise ValueError(
+                f"{who} reads the history items' timestamps, but the {self.name!r} part has "
+                "none (history_timestamps is None: its histories came without times, e.g. "
+                "the Amazon files' 'history' column, or the part was made by hand). Use a "
+                "split whose protocol builds the histories from timestamped interactions "
+                "(leave_one_out, temporal_split, predefined_split without a history "
+                "column), or a model without a time bias (time_buckets=0)."
+            )
+
+    def for_model(self, model) -> "SplitPart":
+        """This part, giving `model` the inputs it reads: with
+        `timestamp_inputs` set when the model reads timestamps
+        (`model.uses_timestamps`, e.g. `ReaHSTU(time_buckets > 0)`), so that
+        `as_dataset` and `model_inputs()` yield `{"histories",
+        "timestamps"}` dicts; unchanged inputs otherwise.
+
+        Raises:
+            ValueError: the model reads timestamps and the part has none.
+        """
+        wanted = bool(getattr(model, "uses_timestamps", False))
+        if wanted:
+            self._require_timestamps(f"{type(model).__name__} (it has a time bias)")
+        if wanted == self.timestamp_inputs:
+            return self
+        return dataclasses.replace(self, timestamp_inputs=wanted)
+
+    def model_inputs(self, indices=None, timestamps: bool | None = None):
+        """What a model reads for the examples at `indices` (default all):
+        the histories, or `{"histories": int32 [n, L], "timestamps":
+        float32 [n, L]}` when `timestamps` (default `timestamp_inputs`);
+        the timestamps are `relative_timestamps(history_timestamps)`."""
+        timestamps = self.timestamp_inputs if timestamps is None else bool(timestamps)
+        rows = slice(None) if indices is None else indices
+        if not timestamps:
+            return self.histories[rows]
+        self._require_timestamps("timestamp inputs")
+        return {"histories": self.histories[rows],
+                "timestamps": relative_timestamps(self.history_timestamps[rows])}
 
     def subset(self, indices) -> "SplitPart":
         """The examples at `indices` (an index array or boolean mask)."""
@@ -126,6 +259,8 @@ class SplitPart:
             self.timestamps[indices],
             self.history_lengths[indices],
             self.num_items,
+            None if self.history_timestamps is None else self.history_timestamps[indices],
+            self.timestamp_inputs,
         )
 
     def as_dataset(
@@ -137,6 +272,7 @@ class SplitPart:
         drop_remainder: bool = False,
         repeat: bool = False,
         with_user_ids: bool = False,
+        timestamps: bool | None = None,
     ):
         """A `tf.data.Dataset` of `(histories, targets)` batches.
 
@@ -153,10 +289,20 @@ class SplitPart:
             drop_remainder: drop the last incomplete batch.
             repeat: repeat forever (then pass `steps_per_epoch` to fit).
             with_user_ids: yield `((histories, user_ids), targets)`.
+            timestamps: yield `({"histories", "timestamps"}, targets)`, the
+                inputs of a model with a time bias (`model_inputs`). None
+                (default): `timestamp_inputs`, set by `for_model(model)`.
         """
         from rearec_keras.data.pipeline import make_dataset
 
-        inputs = (self.histories, self.user_ids) if with_user_ids else self.histories
+        timestamps = self.timestamp_inputs if timestamps is None else bool(timestamps)
+        if timestamps and with_user_ids:
+            raise ValueError("as_dataset yields user ids or timestamps with the histories, "
+                             "not both (with_user_ids=True, timestamps=True).")
+        if timestamps:
+            inputs = self.model_inputs(timestamps=True)
+        else:
+            inputs = (self.histories, self.user_ids) if with_user_ids else self.histories
         return make_dataset(
             inputs,
             self.targets,
@@ -168,7 +314,9 @@ class SplitPart:
         )
 
     def __repr__(self) -> str:
-        return f"SplitPart(name={self.name!r}, examples={len(self):,}, max_length={self.max_length})"
+        times = "" if self.history_timestamps is not None else ", history_timestamps=None"
+        return (f"SplitPart(name={self.name!r}, examples={len(self):,}, "
+                f"max_length={self.max_length}{times})")
 
 
 @dataclasses.dataclass
@@ -226,9 +374,21 @@ class Split:
                 digest.update(np.ascontiguousarray(arr, dtype=np.int32).tobytes())
         return digest.hexdigest()
 
+    def timestamps_fingerprint(self) -> str | None:
+        """A SHA-256 hex digest of every part's `history_timestamps` (what a
+        model with a time bias reads beyond `fingerprint()`), or None when a
+        part has none. Stored in `data.json` next to the fingerprint."""
+        if any(part.history_timestamps is None for part in self):
+            return None
+        digest = hashlib.sha256()
+        for part in self:
+            digest.update(part.name.encode())
+            digest.update(np.ascontiguousarray(part.history_timestamps, dtype=np.int64).tobytes())
+        return digest.hexdigest()
+
     def statistics(self) -> dict[str, Any]:
         """JSON-ready counts: examples per part, catalog, users, report,
-        and the data `fingerprint`."""
+        the data `fingerprint` and `timestamps_fingerprint`."""
         return {
             "protocol": self.protocol,
             "num_users": self.num_users,
@@ -241,6 +401,7 @@ class Split:
             "settings": _jsonable(self.settings),
             "report": self.report,
             "fingerprint": self.fingerprint(),
+            "timestamps_fingerprint": self.timestamps_fingerprint(),
         }
 
     def __repr__(self) -> str:
@@ -265,18 +426,19 @@ def _jsonable(value):
 
 
 def left_padded_windows(
-    flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_length: int
+    flat: np.ndarray, starts: np.ndarray, ends: np.ndarray, max_length: int, dtype=np.int32
 ) -> np.ndarray:
     """Rows `flat[starts[r]:ends[r]]`, keeping the last `max_length` items,
-    left-padded with 0: int32 `[len(starts), max_length]`. Vectorised."""
+    left-padded with 0: `[len(starts), max_length]` of `dtype` (int32 for
+    item ids, int64 for timestamps). Vectorised."""
     starts = np.asarray(starts, dtype=np.int64)
     ends = np.asarray(ends, dtype=np.int64)
     idx = ends[:, None] - max_length + np.arange(max_length, dtype=np.int64)[None, :]
     valid = idx >= starts[:, None]
     if len(flat) == 0:
-        return np.zeros((len(starts), max_length), dtype=np.int32)
-    out = np.where(valid, flat[np.clip(idx, 0, len(flat) - 1)], 0)
-    return out.astype(np.int32)
+        return np.zeros((len(starts), max_length), dtype=dtype)
+    out = np.where(valid, np.asarray(flat)[np.clip(idx, 0, len(flat) - 1)], 0)
+    return out.astype(dtype)
 
 
 def _check_common(max_length, min_history) -> dict[str, int]:
@@ -311,6 +473,7 @@ class _Rows:
     users: np.ndarray  # indexed user ids
     timestamps: np.ndarray
     parts: np.ndarray  # 0 train, 1 valid, 2 test, -1 none
+    flat_timestamps: np.ndarray | None = None  # the time of each `flat` entry, if known
 
 
 def _finalize(
@@ -328,6 +491,10 @@ def _finalize(
 ) -> Split:
     lengths = (rows.ends - rows.starts).astype(np.int64)
     histories = left_padded_windows(rows.flat, rows.starts, rows.ends, max_length)
+    history_times = None
+    if rows.flat_timestamps is not None:
+        history_times = left_padded_windows(rows.flat_timestamps, rows.starts, rows.ends,
+                                            max_length, dtype=np.int64)
     keep = rows.parts >= 0
     for code, part in enumerate(PARTS):
         short = (rows.parts == code) & (lengths < min_history[part])
@@ -393,6 +560,7 @@ def _finalize(
             rows.timestamps[sel],
             lengths[sel],
             num_items=int(len(raw_items)),
+            history_timestamps=None if history_times is None else history_times[sel],
         )
         if len(parts[part]) == 0:
             raise DataError(
@@ -529,6 +697,7 @@ def leave_one_out(
         users=users,
         timestamps=frame["timestamp"].to_numpy(),
         parts=parts,
+        flat_timestamps=frame["timestamp"].to_numpy(),
     )
     settings = {"max_length": max_length, "min_history": min_history, "short_users": short_users,
                 "duplicates": duplicates}
@@ -617,7 +786,8 @@ def temporal_split(
     frame, items, users, starts, _, raw_items, user_vocab = _sequences(dataset)
     ts = frame["timestamp"].to_numpy()
     parts = np.where(ts < valid_start, 0, np.where(ts < test_start, 1, 2))
-    rows = _Rows(items, starts, np.arange(len(frame)), items, users, ts, parts)
+    rows = _Rows(items, starts, np.arange(len(frame)), items, users, ts, parts,
+                 flat_timestamps=ts)
     settings = {
         "valid_start": valid_start, "test_start": test_start, "max_length": max_length,
         "min_history": min_history, "cold_items": cold_items,
@@ -655,7 +825,8 @@ def predefined_split(
             oldest first) used as given — the Amazon files' histories may
             hold low-rated items that were filtered out as targets. If the
             column is absent (or None), histories are built from the
-            dataset's chronological interactions.
+            dataset's chronological interactions. A history column holds
+            no times: the parts' `history_timestamps` are then None.
         duplicates: repeated interactions, see the module docstring
             (default `"exact"`).
     """
@@ -684,9 +855,10 @@ def predefined_split(
     if history_column is None or history_column not in frame.columns:
         sorted_frame, items, users, starts, _, raw_items, user_vocab = _sequences(dataset)
         parts = sorted_frame[split_column].map({p: i for i, p in enumerate(PARTS)}).to_numpy()
+        times = sorted_frame["timestamp"].to_numpy()
         rows = _Rows(
-            items, starts, np.arange(len(sorted_frame)), items, users,
-            sorted_frame["timestamp"].to_numpy(), parts,
+            items, starts, np.arange(len(sorted_frame)), items, users, times, parts,
+            flat_timestamps=times,
         )
     else:
         frame = frame.sort_values(["user_id", "timestamp"], kind="stable")

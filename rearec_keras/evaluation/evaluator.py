@@ -1,4 +1,11 @@
-"""Streaming full-ranking evaluation of sequential recommenders."""
+"""Streaming full-ranking evaluation of sequential recommenders.
+
+A model that reads the history items' timestamps (`model.uses_timestamps`,
+e.g. HSTU with a time bias) is scored on `{"histories", "timestamps"}`
+batches: the timestamps come from the data (a split part's
+`history_timestamps`, a dict's `"timestamps"` or the inputs dict of a
+`(inputs, targets)` tuple); data without them is refused.
+"""
 
 import keras
 import numpy as np
@@ -40,6 +47,11 @@ def _unpack_data(data):
                 f"Received a sequence of length {len(data)}."
             )
         histories, targets = data
+        if isinstance(histories, dict):  # a time-bias model's inputs
+            if "histories" not in histories:
+                raise ValueError("the inputs dict of `(inputs, targets)` needs 'histories'; "
+                                 f"got keys {sorted(histories)}.")
+            histories = histories["histories"]
     elif isinstance(data, dict):
         if "histories" not in data or "targets" not in data:
             raise ValueError(
@@ -96,6 +108,55 @@ def _check_histories_in_catalog(histories, num_items):
         )
 
 
+def _data_timestamps(data):
+    """The history timestamps `data` carries, or None."""
+    if isinstance(data, (tuple, list)):
+        inputs = data[0] if len(data) else None
+        return inputs.get("timestamps") if isinstance(inputs, dict) else None
+    if isinstance(data, dict):
+        return data.get("timestamps")
+    return getattr(data, "history_timestamps", None)
+
+
+def model_timestamps(model, data, histories):
+    """The timestamps `model` reads for `data`'s `histories` (float32
+    `[n, L]`, each row minus its newest: `relative_timestamps`), or None
+    when the model does not read timestamps.
+
+    Raises:
+        ValueError: the model reads timestamps and `data` has none, or
+            they do not match the histories' shape.
+    """
+    if not getattr(model, "uses_timestamps", False):
+        return None
+    from rearec_keras.data.splits import relative_timestamps
+
+    timestamps = _data_timestamps(data)
+    if timestamps is None:
+        name = getattr(data, "name", None)
+        raise ValueError(
+            f"{type(model).__name__} has a time bias (time_buckets="
+            f"{getattr(model, 'time_buckets', '?')}) and reads the history items' timestamps, "
+            f"but the evaluation data{f' ({name!r} part)' if name else ''} has none: give a "
+            "split part with history_timestamps (leave_one_out / temporal_split; the Amazon "
+            "files' history column has no times), or a dict / inputs dict with 'timestamps'."
+        )
+    timestamps = np.asarray(keras.ops.convert_to_numpy(timestamps))
+    if timestamps.shape != histories.shape:
+        raise ValueError(
+            f"the data's history timestamps have shape {timestamps.shape}, but its histories "
+            f"{histories.shape}; they must be aligned (one per history slot)."
+        )
+    return relative_timestamps(timestamps)
+
+
+def _batch_inputs(histories, timestamps, rows):
+    """The model inputs of `rows`: histories, or the dict with timestamps."""
+    if timestamps is None:
+        return histories[rows]
+    return {"histories": histories[rows], "timestamps": timestamps[rows]}
+
+
 def _data_catalog(data):
     """The catalog size a split part carries (None for plain arrays)."""
     value = getattr(data, "num_items", None)
@@ -140,11 +201,15 @@ def _default_scores(model, histories):
     )
 
 
-def _score_batch(model, histories, score_fn):
+def _score_batch(model, histories, score_fn, inputs=None):
+    """Scores of one batch; `inputs` (default `histories`) is what the
+    model reads (the `{"histories", "timestamps"}` dict of a time-bias
+    model)."""
+    inputs = histories if inputs is None else inputs
     if score_fn is not None:
-        scores = score_fn(model, histories)
+        scores = score_fn(model, inputs)
     else:
-        scores = _default_scores(model, histories)
+        scores = _default_scores(model, inputs)
     if isinstance(scores, (dict, list, tuple)):
         raise ValueError(
             "the model returned a structure "
@@ -223,14 +288,20 @@ def compute_ranks(
         data: the examples: an object with `.histories` (int `[n, seq_len]`,
             left-padded with `0`) and `.targets` (int `[n]`) attributes such
             as a split part, a `(histories, targets)` tuple, or a dict with
-            those two keys.
+            those two keys. A model that reads timestamps
+            (`uses_timestamps`) gets each batch as `{"histories",
+            "timestamps"}`, the timestamps from the part's
+            `history_timestamps` (or a dict's `"timestamps"`, or an
+            `({"histories", "timestamps"}, targets)` tuple); `score_fn`
+            receives that dict too.
         batch_size: int. Number of histories scored at once. Defaults to
             `256`.
         exclude_history: bool. Whether items already in an example's history
             (except the target) are removed from the competition. Defaults to
             `False`, as in the ReaRec protocol.
-        score_fn: optional callable `(model, histories) -> scores` overriding
-            how scores are obtained, e.g.
+        score_fn: optional callable `(model, inputs) -> scores` overriding
+            how scores are obtained (`inputs`: the histories, or the dict
+            above), e.g.
             `lambda m, h: m.score_items(h, reasoning_steps=2)`.
         item_chunk_size: int or None. For a model with `user_vectors` and
             `item_vectors` (ReaRec models), score the catalog this many items
@@ -265,10 +336,11 @@ def compute_ranks(
         raise ValueError(f"`score_fn` must be callable. Received: {score_fn!r}")
     if model is None and score_fn is None:
         raise ValueError("`model` is None and no `score_fn` was given.")
+    timestamps = model_timestamps(model, data, histories)
     chunk = _item_chunking(model, score_fn, item_chunk_size)
     if chunk is not None:
         return _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk,
-                              verbose)
+                              verbose, timestamps)
 
     n = histories.shape[0]
     batch_size = int(batch_size)
@@ -278,7 +350,8 @@ def compute_ranks(
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         batch_histories = histories[start:stop]
-        scores = _score_batch(model, batch_histories, score_fn)
+        scores = _score_batch(model, batch_histories, score_fn,
+                              _batch_inputs(histories, timestamps, slice(start, stop)))
         batch_num_items = int(keras.ops.shape(scores)[1]) - 1
         if num_items is None:
             num_items = batch_num_items
@@ -304,7 +377,8 @@ def compute_ranks(
     return ranks
 
 
-def _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk, verbose):
+def _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk, verbose,
+                   timestamps=None):
     num_items = int(model.num_items)
     _check_targets_in_catalog(targets, num_items)
     if exclude_history:
@@ -318,7 +392,8 @@ def _chunked_ranks(model, histories, targets, batch_size, exclude_history, chunk
         batch_histories = histories[start:stop]
         ranks[start:stop] = keras.ops.convert_to_numpy(
             chunked_target_ranks(
-                model.user_vectors(batch_histories), table, targets[start:stop],
+                model.user_vectors(_batch_inputs(histories, timestamps, slice(start, stop))),
+                table, targets[start:stop],
                 histories=batch_histories, exclude_history=exclude_history, chunk_size=chunk,
             )
         )
@@ -355,7 +430,8 @@ def evaluate(
         batch_size: int. Histories scored at once. Defaults to `256`.
         exclude_history: bool. Remove history items from the competition.
             Defaults to `False`.
-        score_fn: optional callable `(model, histories) -> scores`.
+        score_fn: optional callable `(model, inputs) -> scores` (see
+            `compute_ranks`).
         item_chunk_size: stream the catalog in item chunks (see
             `compute_ranks`).
         metrics: names among `"ndcg"`, `"recall"`, `"mrr"`. Defaults to all.

@@ -37,21 +37,25 @@ def rank_targets(model, part, batch_size=512, verbose=0):
     own pooling. Returns `(step_ranks [K+1, n], final_ranks [n],
     states [n, K+1, d])`. `verbose`: 0 silent, 1 a live bar in a terminal
     (one summary line otherwise), 2 the summary line
-    (`rearec_keras.utils.progress.Progress`).
+    (`rearec_keras.utils.progress.Progress`). A model that reads timestamps
+    gets the part's `history_timestamps` (`evaluator.model_timestamps`).
     """
     from rearec_keras.evaluation import check_catalog
     from rearec_keras.evaluation import target_ranks
+    from rearec_keras.evaluation.evaluator import model_timestamps
     from rearec_keras.utils.progress import Progress
 
     histories, targets = check_catalog(model, part)
+    timestamps = model_timestamps(model, part, histories)
     per_step, final, states = [], [], []
     name = getattr(part, "name", None)
     label = f"evaluating {name}" if isinstance(name, str) else "evaluating"
     with Progress(len(histories), verbose, label, unit="example") as progress:
         for i in range(0, len(histories), batch_size):
             t = targets[i : i + batch_size]
-            batch_states = model.reasoning_states(histories[i : i + batch_size],
-                                                  batch_size=batch_size)
+            batch_states = model.reasoning_states(
+                histories[i : i + batch_size], batch_size=batch_size,
+                timestamps=None if timestamps is None else timestamps[i : i + batch_size])
             scores = model.scores_from_states(batch_states, pooling="each")  # [b, K+1, N+1]
             ranks = np.stack([np.asarray(target_ranks(scores[:, s], t))
                               for s in range(scores.shape[1])])
@@ -314,7 +318,8 @@ def halting_curve(model, part, ks, batch_size=512):
     threshold (fixed depth, the quantiles `HALTING_QUANTILES` of the
     observed adjacent-step KL, and everyone at step 1), each with its mean
     halting step, share of steps saved and metrics. None for a model that
-    cannot halt (no reasoning steps, or a reasoner without `halting_call`)."""
+    cannot halt (no reasoning steps, a reasoner without `halting_call`, or
+    a model that reads timestamps, which halting does not feed)."""
     import numpy as np
     from keras import ops
 
@@ -323,7 +328,8 @@ def halting_curve(model, part, ks, batch_size=512):
     from rearec_keras.evaluation import target_ranks
 
     reasoner = getattr(model, "reasoning", None)
-    if not getattr(model, "reasoning_steps", 0) or not hasattr(reasoner, "halting_call"):
+    if (not getattr(model, "reasoning_steps", 0) or not hasattr(reasoner, "halting_call")
+            or getattr(model, "uses_timestamps", False)):
         return None
     histories, targets = np.asarray(part.histories), np.asarray(part.targets)
     signals = halting.halting_signals(model.step_scores(histories, batch_size=batch_size),

@@ -68,7 +68,10 @@ def choices_of(name):
 def text_settings() -> tuple:
     """Every setting only the item-feature backbones read (what sasrec and
     bert4rec ignore)."""
-    return FEATURE_SETTINGS + backbones.backbone_settings()
+    out = list(FEATURE_SETTINGS)
+    for name in backbones.feature_backbones():
+        out.extend(s for s in backbones.get_backbone(name).setting_names if s not in out)
+    return tuple(out)
 
 
 # While set, `validate` does not require the `text_features` file to exist
@@ -149,6 +152,12 @@ class RunConfig:
             model's default, 0.2 UniSRec, 0.0 MoRec).
         projection_hidden_dim: hidden size of MoRec's projection MLP (None:
             one dense layer).
+    HSTU (ignored by the others):
+        time_buckets: buckets of HSTU's relative time bias (0, default:
+            none). With > 0 every history item's timestamp is fed from the
+            split (`SplitPart.history_timestamps`) in training, evaluation
+            and serving; a split without them (the Amazon files' history
+            column) is refused.
     Training:
         seed, epochs (maximum), batch_size, learning_rate (Adam), patience
         (epochs without improvement of `monitor` on validation before
@@ -194,6 +203,8 @@ class RunConfig:
     num_experts: int = 8
     adaptor_dropout: float | None = None
     projection_hidden_dim: int | None = None
+    # hstu (default and range declared with the backbone, `rearec_keras.backbones`)
+    time_buckets: int = backbones.declared_setting("time_buckets").default
     # training
     seed: int = 0
     epochs: int = 200
@@ -261,6 +272,16 @@ class RunConfig:
         """The registered `Backbone` of `backbone`."""
         return backbones.get_backbone(self.backbone)
 
+    def ignored_settings(self) -> tuple:
+        """Settings this config's backbone does not read (other backbones'
+        own settings): a run directory may be resumed with other values."""
+        spec = self.backbone_spec
+        own = set(spec.setting_names)
+        ignored = [] if spec.item_features else list(text_settings())
+        ignored.extend(s for s in backbones.backbone_settings()
+                       if s not in own and s not in ignored)
+        return tuple(ignored)
+
     # ------------------------------------------------------------------
     def validate(self) -> "RunConfig":
         for key in ("backbone", "learning", *CHOICES):
@@ -289,6 +310,8 @@ class RunConfig:
         if self.k_core is not None:
             _int("k_core", self.k_core, 1)
         self._validate_text_settings()
+        for key, setting in backbones.declared_settings().items():  # e.g. time_buckets
+            setattr(self, key, config_check(setting.check, getattr(self, key)))
         if self.hidden_dim % self.num_heads:
             raise ConfigError(
                 f"hidden_dim ({self.hidden_dim}) must be divisible by num_heads ({self.num_heads})"
@@ -422,6 +445,9 @@ def setting_doc(name) -> str | None:
     others)."""
     if name in MODEL_SETTINGS:
         return MODEL_SETTINGS[name].describe()
+    declared = backbones.declared_settings().get(name)
+    if declared is not None:
+        return f"[{'/'.join(backbones.backbones_using(name))}] {declared.describe()}"
     setting = methods.all_settings().get(name)
     if setting is None:
         return None

@@ -90,7 +90,7 @@ def build_model(config: RunConfig, num_items: int, item_frequencies=None, item_f
     kwargs["dtype"] = config.precision
     if config.negatives != "full":
         kwargs["item_frequencies"] = item_frequencies  # the model says if it needs them
-    kwargs.update({key: getattr(config, key) for key in backbone.settings})
+    kwargs.update({key: getattr(config, key) for key in backbone.setting_names})
     if backbone.item_features:
         if item_features is None:
             raise ConfigError(

@@ -7,7 +7,6 @@ from pathlib import Path
 from rearec_keras.experiments.config import EXECUTION_KEYS
 from rearec_keras.experiments.config import RunConfig
 from rearec_keras.experiments.config import lenient_paths
-from rearec_keras.experiments.config import text_settings
 from rearec_keras.utils.files import CorruptFileError
 from rearec_keras.utils.files import read_json
 
@@ -69,9 +68,7 @@ def check_run_dir(config: RunConfig, run_dir: Path):
     saved = run_dir / "config.json"
     if saved.exists():
         previous = read_config(run_dir)
-        ignore = EXECUTION_KEYS
-        if not config.backbone_spec.item_features:  # settings an id backbone ignores
-            ignore = ignore + text_settings()
+        ignore = EXECUTION_KEYS + config.ignored_settings()  # what its backbone ignores
         diff = settings_diff(previous, config.to_dict(), ignore=ignore)
         if diff:
             raise RunError(
@@ -82,30 +79,35 @@ def check_run_dir(config: RunConfig, run_dir: Path):
     return False
 
 
-def data_fingerprint(run_dir):
+def data_fingerprint(run_dir, key="fingerprint"):
     """The fingerprint of the data a run trained on (`data.json`), or None
-    for a run written before fingerprints (or without `data.json`)."""
+    for a run written before fingerprints (or without `data.json`).
+    `key="timestamps_fingerprint"`: that of the history timestamps (None
+    for runs written before it, or data without them)."""
     path = Path(run_dir) / "data.json"
     if not path.exists():
         return None
     split = read_run_file(run_dir, "data.json").get("split")
-    return split.get("fingerprint") if isinstance(split, dict) else None
+    return split.get(key) if isinstance(split, dict) else None
 
 
 def check_data(run_dir, split):
     """Raises `RunError` if `split` is not the data the run in `run_dir`
-    trained on (its fingerprint differs from the one in `data.json`):
-    metrics on other data would be reported as the run's."""
-    saved = data_fingerprint(run_dir)
-    if saved is None:
-        return
-    current = split.fingerprint()
-    if current != saved:
-        raise RunError(
-            f"the data differs from the data run {run_dir} trained on (fingerprint "
-            f"{current[:12]} here, {saved[:12]} in data.json): the dataset file or its "
-            "preprocessing changed since training; restore that data or train a new run"
-        )
+    trained on (its fingerprint, or that of its history timestamps, differs
+    from the one in `data.json`): metrics on other data would be reported
+    as the run's."""
+    for key, what, verb in (("fingerprint", "data", "differs"),
+                            ("timestamps_fingerprint", "history timestamps", "differ")):
+        saved = data_fingerprint(run_dir, key)
+        if saved is None:
+            continue
+        current = getattr(split, key)()
+        if current != saved:
+            raise RunError(
+                f"the {what} {verb} from the {what} run {run_dir} trained on ({key} "
+                f"{str(current)[:12]} here, {saved[:12]} in data.json): the dataset file or its "
+                "preprocessing changed since training; restore that data or train a new run"
+            )
 
 
 def check_model_file(path, remedy=None):
@@ -175,15 +177,22 @@ class RunRecommender:
         vocabulary.check_model(model)
         self.model, self.vocabulary, self.config = model, vocabulary, config
 
-    def recommend(self, histories, k=10, exclude_history=False, **options):
+    def recommend(self, histories, k=10, exclude_history=False, timestamps=None, **options):
         """`(ids [n, k], scores [n, k])` for lists of the dataset's item ids
         (oldest first; the newest `max_length` are read), best first, in
         the dataset's ids (int64 when they are integers, else object).
-        `options` go to `model.recommend` (`steps`, `halting`,
-        `thresholds`). Unknown ids raise `ValueError` naming them."""
+        `timestamps`: one list per history, one time per item (needed by a
+        model with a time bias, refused by the others). `options` go to
+        `model.recommend` (`steps`, `halting`, `thresholds`). Unknown ids
+        raise `ValueError` naming them."""
+        from rearec_keras.data.splits import left_pad_timestamps
+
         internal = self.vocabulary.histories(histories, self.model.max_length)
+        if timestamps is not None:
+            timestamps = left_pad_timestamps(timestamps, self.model.max_length,
+                                             [len(h) for h in histories])
         ids, scores = self.model.recommend(internal, k=k, exclude_history=exclude_history,
-                                           **options)
+                                           timestamps=timestamps, **options)
         return self.vocabulary.item_ids(ids), scores
 
     def titles(self, raw_ids):

@@ -211,6 +211,11 @@ def _train_stage(config, stage_dir, setup, split, train, new_model, verbose, pre
             # resumes from the one before (and log.csv is cut back to it).
             training.RunBackup(stage_dir / "backup", keep=2),
         ]
+        try:  # the inputs the model reads (with the history timestamps for a time bias)
+            train = train.for_model(model)
+        except ValueError as e:
+            raise ConfigError(f"{config.describe()} on {config.dataset} ({config.split}): {e}") \
+                from None
         training.fit(model, train, split.valid, setup, callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - start
     if not best_path.exists():

@@ -4,10 +4,22 @@ latent reasoning."""
 import keras
 from keras import ops
 
+from rearec_keras.backbones import declared_setting
 from rearec_keras.layers.hstu_encoder import HSTUEncoder
 from rearec_keras.models.rea_sasrec import _base_kwargs
 from rearec_keras.models.rearec_model import ReaRecModel
-from rearec_keras.utils.validation import check_int
+
+# The time bias setting (default and range) as the `hstu` backbone declares it.
+TIME_BUCKETS = declared_setting("time_buckets")
+
+
+def relative_time_tensor(timestamps):
+    """float32 `[B, L]`: each row's timestamps minus its newest one (the
+    last column), computed in the input's own dtype (exact for int64
+    epochs) — the time bias reads only gaps, and float32 keeps them. The
+    numpy twin is `rearec_keras.data.relative_timestamps`."""
+    timestamps = ops.convert_to_tensor(timestamps)
+    return ops.cast(timestamps - timestamps[:, -1:], "float32")
 
 
 @keras.saving.register_keras_serializable(package="rearec_keras")
@@ -29,11 +41,19 @@ class ReaHSTU(ReaRecModel):
 
     Args:
         time_buckets: int >= 0. Buckets of the relative time bias (released
-            code: 128). 0 (default) builds no time bias. With > 0, call the
-            model on `{"histories": [B, L], "timestamps": [B, L]}` (the
-            items' timestamps, padding slots anything) to use it; plain
-            histories use the position bias only. The data pipeline and the
-            command line feed histories only.
+            code: 128; default and range: the `time_buckets` setting of the
+            `hstu` backbone, `rearec_keras.backbones`). 0 (default) builds
+            no time bias. With > 0 the model reads timestamps
+            (`uses_timestamps`): every input is `{"histories": [B, L],
+            "timestamps": [B, L]}` (the items' timestamps in any one unit;
+            only gaps within a row matter, padding slots are ignored), and
+            plain histories are refused with a `ValueError` (a model
+            trained with its time bias scores differently without it).
+            `split.train.for_model(model).as_dataset(...)` yields such
+            batches, the evaluator reads a part's `history_timestamps`,
+            `score` / `recommend` take the dict or `timestamps=`.
+            Per-user halting does not feed timestamps (the reasoner's
+            `halting_call` takes none) and is refused for such a model.
 
     Example:
 
@@ -41,6 +61,7 @@ class ReaHSTU(ReaRecModel):
     model = ReaHSTU(num_items=1682, reasoning_steps=2, learning="erl")
     timed = ReaHSTU(num_items=1682, time_buckets=128)
     scores = timed({"histories": histories, "timestamps": seconds})
+    timed.fit(split.train.for_model(timed).as_dataset(256, shuffle=True, seed=0))
     ```
 
     Reference: Zhai et al., "Actions Speak Louder than Words:
@@ -51,10 +72,16 @@ class ReaHSTU(ReaRecModel):
 
     attention_mode = "causal"
 
-    def __init__(self, num_items, time_buckets: int = 0, **kwargs):
+    def __init__(self, num_items, time_buckets: int = TIME_BUCKETS.default, **kwargs):
         # Set before the base constructor, which builds the encoder.
-        self.time_buckets = check_int("time_buckets", time_buckets, 0)
+        self.time_buckets = TIME_BUCKETS.check(time_buckets)
         super().__init__(num_items, **kwargs)
+
+    @property
+    def uses_timestamps(self) -> bool:
+        """Whether the model reads the history items' timestamps (it has a
+        time bias, `time_buckets > 0`)."""
+        return self.time_buckets > 0
 
     def _make_encoder(self):
         return HSTUEncoder(
@@ -69,8 +96,34 @@ class ReaHSTU(ReaRecModel):
             name="encoder",
         )
 
+    @property
+    def _default_save_signature(self):
+        # TensorFlow edge: Keras' TF backend traces `self(inputs)` from the
+        # build shape for a SavedModel's default signature (tf.saved_model
+        # and ExportArchive); with a time bias the inputs carry timestamps.
+        if not self.uses_timestamps:
+            return super()._default_save_signature
+        import tensorflow as tf
+
+        spec = {"histories": tf.TensorSpec([None, self.max_length], tf.int32),
+                "timestamps": tf.TensorSpec([None, self.max_length], tf.float32)}
+
+        @tf.function(input_signature=[spec])
+        def serving_default(inputs):
+            return self(inputs)
+
+        return serving_default
+
     def _input_options(self, inputs):
         if not isinstance(inputs, dict) or inputs.get("timestamps") is None:
+            if self.time_buckets > 0:
+                raise ValueError(
+                    f"this {type(self).__name__} has a time bias (time_buckets="
+                    f"{self.time_buckets}) and reads the history items' timestamps: give "
+                    "{'histories': [B, L], 'timestamps': [B, L]} (a split part's "
+                    "part.for_model(model).as_dataset(...) / part.model_inputs(), or "
+                    "timestamps= in score/recommend); got histories without timestamps"
+                )
             return {}
         if self.time_buckets == 0:
             raise ValueError(
@@ -83,7 +136,7 @@ class ReaHSTU(ReaRecModel):
                 f"timestamps must have the histories' shape {tuple(histories.shape)} (one "
                 f"per item slot); got {tuple(timestamps.shape)}"
             )
-        return {"timestamps": ops.convert_to_tensor(timestamps)}
+        return {"timestamps": relative_time_tensor(timestamps)}
 
     def get_config(self):
         config = super().get_config()

@@ -421,6 +421,13 @@ class ReaRecModel(SequentialRecommender):
         from rearec_keras import halting as halting_lib
 
         halting_lib.check_rule(halting, thresholds)
+        if self.uses_timestamps:
+            raise ValueError(
+                f"per-user halting does not feed timestamps (the reasoner's halting_call takes "
+                f"none), and this {type(self).__name__} reads them (time_buckets="
+                f"{getattr(self, 'time_buckets', '?')}); use halting=None, or a model without "
+                "a time bias"
+            )
         if not hasattr(self.reasoning, "halting_call"):
             raise ValueError(f"halting needs a reasoner that can stop rows early "
                              f"(`halting_call`); {type(self.reasoning).__name__} cannot")
@@ -519,8 +526,13 @@ class ReaRecModel(SequentialRecommender):
         so that `user_vectors(h) · item_vectors()ᵀ` equals `model(h)` (before
         the padding column is masked). This is what serving exports as
         `encode` and what large-catalog evaluation streams over item chunks.
-        `options` go to the reasoner's call (`_input_options`).
+        `options` go to the reasoner's call (`_input_options`). `histories`
+        may be the model's dict input (`{"histories", "timestamps"}`).
         """
+        if isinstance(histories, dict) or "timestamps" not in options:
+            options = {**self._input_options(histories), **options}
+        if isinstance(histories, dict):
+            histories = histories["histories"]
         outputs = self._states(histories, steps=steps, training=False, **options)
         pooled = self.method.pool(outputs["states"], outputs.get("step_mask"))
         return ops.cast(pooled, "float32") / self.base_temperature
@@ -545,6 +557,8 @@ class ReaRecModel(SequentialRecommender):
 
     def _build(self, input_shape):
         length = self.max_length
+        if isinstance(input_shape, dict):  # {"histories", "timestamps"} inputs
+            input_shape = input_shape.get("histories")
         if input_shape is not None and len(input_shape) == 2 and input_shape[1] is not None:
             length = int(input_shape[1])
         dummy = np.zeros((1, length), dtype="int32")

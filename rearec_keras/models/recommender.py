@@ -13,7 +13,12 @@ the forward pieces:
   reads the states by default;
 - the attributes `num_items`, `max_length`, `reasoning_steps` (the trained
   depth), `max_steps` (the deepest `steps` allowed; None: any) and
-  `base_temperature` (τ, dividing the pooled state).
+  `base_temperature` (τ, dividing the pooled state);
+- `uses_timestamps` (default False): True for a model that reads the
+  history items' timestamps (HSTU's time bias). Its inputs are then
+  `{"histories": [B, L], "timestamps": [B, L]}` everywhere (call, `predict`,
+  `score`, `recommend`, ...; or `timestamps=`), `_states` takes
+  `timestamps=` (float32, row-relative), and plain histories are refused.
 """
 
 from __future__ import annotations
@@ -58,6 +63,83 @@ class SequentialRecommender(keras.Model):
 
     See the module docstring for what a subclass implements.
     """
+
+    @property
+    def uses_timestamps(self) -> bool:
+        """Whether the model reads the history items' timestamps (inputs
+        `{"histories", "timestamps"}`); False here."""
+        return False
+
+    def check_inputs(self, inputs, timestamps=None):
+        """Validate model inputs: `(histories int32 [n, L], timestamps)`.
+
+        `inputs` is a history batch or a dict `{"histories", "timestamps"}`;
+        `timestamps` may come separately instead. The timestamps (numeric,
+        the histories' shape, finite) are returned as float32, each row
+        minus its newest item's (`rearec_keras.data.relative_timestamps`);
+        None for a model that does not read them.
+
+        Raises:
+            ValueError: what `check_histories` refuses; timestamps missing
+                for a model that reads them (`uses_timestamps`), given to
+                one that does not, or of the wrong shape or type.
+        """
+        if isinstance(inputs, dict):
+            unknown = sorted(set(inputs) - {"histories", "timestamps"})
+            if unknown or "histories" not in inputs:
+                raise ValueError(f"inputs given as a dict need 'histories' (and 'timestamps'); "
+                                 f"got keys {sorted(inputs)}")
+            if timestamps is not None and inputs.get("timestamps") is not None:
+                raise ValueError("timestamps given twice: in the inputs dict and as timestamps=")
+            if inputs.get("timestamps") is not None:
+                timestamps = inputs["timestamps"]
+            inputs = inputs["histories"]
+        arr = self.check_histories(inputs)
+        return arr, self.check_timestamps(arr, timestamps)
+
+    def check_timestamps(self, histories, timestamps):
+        """The timestamps of validated `histories` as the model reads them
+        (float32, row-relative), or None; see `check_inputs`."""
+        name = type(self).__name__
+        if timestamps is None:
+            if self.uses_timestamps:
+                raise ValueError(
+                    f"this {name} has a time bias (time_buckets={getattr(self, 'time_buckets', '?')})"
+                    " and reads the history items' timestamps: pass timestamps= [n, L] (or "
+                    "{'histories': ..., 'timestamps': ...}), one per history slot in the data's "
+                    "time unit (padding slots any value)"
+                )
+            return None
+        if not self.uses_timestamps:
+            raise ValueError(
+                f"timestamps were given but this {name} does not read them (no time bias; "
+                "HSTU reads them with time_buckets > 0)"
+            )
+        from rearec_keras.data.splits import relative_timestamps
+
+        values = concrete_values(timestamps)
+        values = np.asarray(timestamps if values is None else values)
+        if values.dtype == np.bool_ or not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"timestamps must be numbers (one per history slot), got dtype "
+                             f"{values.dtype}")
+        if values.shape != histories.shape:
+            raise ValueError(
+                f"timestamps must have the histories' shape {histories.shape} (one per item "
+                f"slot); got {values.shape}"
+            )
+        if not np.all(np.isfinite(values)):
+            raise ValueError("timestamps must be finite numbers; found NaN or infinity")
+        return relative_timestamps(values)
+
+    @staticmethod
+    def _model_inputs(arr, ts):
+        """What the Keras call reads: the histories, or the dict."""
+        return arr if ts is None else {"histories": arr, "timestamps": ts}
+
+    @staticmethod
+    def _time_options(ts, rows=slice(None)):
+        """`_states` options carrying the timestamps of `rows` (if any)."""
+        return {} if ts is None else {"timestamps": ts[rows]}
 
     @property
     def max_steps(self):
@@ -123,6 +205,15 @@ class SequentialRecommender(keras.Model):
         # (`fit`, `predict`'s compiled step) they were checked on the way in.
         if args and not kwargs.get("training", False):
             inputs = args[0]
+            if isinstance(inputs, dict) and "histories" in inputs:
+                inputs = inputs["histories"]
+                stamps = args[0].get("timestamps")
+                values = None if stamps is None else concrete_values(stamps)
+                if values is not None and values.ndim == 2 and self.uses_timestamps:
+                    # Row-relative in numpy: int64 epochs stay exact on every backend.
+                    from rearec_keras.data.splits import relative_timestamps
+
+                    args = ({**args[0], "timestamps": relative_timestamps(values)}, *args[1:])
             if isinstance(inputs, list):  # rows of ids (ragged ones get a clear error)
                 inputs = _as_history_array(inputs)
             values = concrete_values(inputs)
@@ -131,11 +222,12 @@ class SequentialRecommender(keras.Model):
         return super().__call__(*args, **kwargs)
 
     def predict_on_batch(self, x):
-        """Scores of one batch `[b, num_items + 1]`; ids are checked first."""
-        arr = self.check_histories(x)
+        """Scores of one batch `[b, num_items + 1]`; ids are checked first.
+        `x`: histories, or `{"histories", "timestamps"}` (`check_inputs`)."""
+        arr, ts = self.check_inputs(x)
         if len(arr) == 0:
             return self._empty_scores()
-        return super().predict_on_batch(arr)
+        return super().predict_on_batch(self._model_inputs(arr, ts))
 
     def _check_steps(self, steps):
         """`steps` as an int (None: the trained depth). Reasoners that
@@ -160,10 +252,12 @@ class SequentialRecommender(keras.Model):
         """
         if _is_tf_dataset(x):
             return self._predict_dataset(x, *args, **kwargs)
-        if concrete_values(x) is not None or isinstance(x, (list, tuple)):
-            x = self.check_histories(x)
-            if len(x) == 0:
+        if (concrete_values(x) is not None or isinstance(x, (list, tuple))
+                or (isinstance(x, dict) and concrete_values(x.get("histories")) is not None)):
+            arr, ts = self.check_inputs(x)
+            if len(arr) == 0:
                 return self._empty_scores()
+            x = self._model_inputs(arr, ts)
         return super().predict(x, *args, **kwargs)
 
     def _empty_scores(self):
@@ -195,45 +289,53 @@ class SequentialRecommender(keras.Model):
                 raise ValueError(failure[0]) from None
             raise
 
-    def reasoning_states(self, histories, steps=None, batch_size=256) -> np.ndarray:
-        """The reasoning states `[n, steps + 1, d]` (eval mode)."""
-        return self._reasoning_states(
-            self.check_histories(histories), self._check_steps(steps), batch_size
-        )
+    def reasoning_states(self, histories, steps=None, batch_size=256,
+                         timestamps=None) -> np.ndarray:
+        """The reasoning states `[n, steps + 1, d]` (eval mode). `histories`
+        may be `{"histories", "timestamps"}` (or pass `timestamps=`): a
+        model with a time bias needs them (`check_inputs`)."""
+        arr, ts = self.check_inputs(histories, timestamps)
+        return self._reasoning_states(arr, self._check_steps(steps), batch_size, ts)
 
-    def _reasoning_states(self, arr, steps, batch_size):
+    def _reasoning_states(self, arr, steps, batch_size, ts=None):
         if len(arr) == 0:
             return np.zeros((0, steps + 1, self.hidden_dim), dtype="float32")
         out = [
             keras.ops.convert_to_numpy(
-                self._states(arr[i : i + batch_size], steps=steps, training=False)["states"]
+                self._states(arr[i : i + batch_size], steps=steps, training=False,
+                             **self._time_options(ts, slice(i, i + batch_size)))["states"]
             )
             for i in range(0, len(arr), batch_size)
         ]
         return np.concatenate(out)
 
-    def step_scores(self, histories, steps=None, batch_size=256) -> np.ndarray:
+    def step_scores(self, histories, steps=None, batch_size=256, timestamps=None) -> np.ndarray:
         """Scores of every reasoning step, `[n, steps + 1, num_items + 1]`."""
-        states = self.reasoning_states(histories, steps=steps, batch_size=batch_size)
+        states = self.reasoning_states(histories, steps=steps, batch_size=batch_size,
+                                       timestamps=timestamps)
         return self.scores_from_states(states, pooling="each", batch_size=batch_size)
 
-    def score(self, histories, steps=None, pooling=None, batch_size=256) -> np.ndarray:
+    def score(self, histories, steps=None, pooling=None, batch_size=256,
+              timestamps=None) -> np.ndarray:
         """Scores `[n, num_items + 1]` with `steps` reasoning steps.
 
         Args:
+            histories: int `[n, L]`, or `{"histories", "timestamps"}`.
             steps: reasoning steps to run (default: all K); fewer than
                 trained is allowed.
             pooling: `"mean"` (ERL's inference), `"last"` (PRL's) or None
                 for the learning method's own.
+            timestamps: `[n, L]` timestamps of the history items, for a
+                model that reads them (`uses_timestamps`; see
+                `check_inputs`).
         """
-        return self._score(
-            self.check_histories(histories), self._check_steps(steps), pooling, batch_size
-        )
+        arr, ts = self.check_inputs(histories, timestamps)
+        return self._score(arr, self._check_steps(steps), pooling, batch_size, ts)
 
-    def _score(self, arr, steps, pooling, batch_size):
+    def _score(self, arr, steps, pooling, batch_size, ts=None):
         check_choice("pooling", pooling, POOLINGS)  # before the encoder runs
         return self.scores_from_states(
-            self._reasoning_states(arr, steps, batch_size), pooling, batch_size
+            self._reasoning_states(arr, steps, batch_size, ts), pooling, batch_size
         )
 
     def scores_from_states(self, states, pooling=None, batch_size=None) -> np.ndarray:
@@ -267,12 +369,14 @@ class SequentialRecommender(keras.Model):
         ])
 
     def recommend(self, histories, k=10, exclude_history=False, steps=None, batch_size=256,
-                  halting=None, thresholds=None):
+                  halting=None, thresholds=None, timestamps=None):
         """Top-k item ids and scores per history.
 
         `halting` (`"kl"`, `"all"`, `"weighted"`, `"learned"`) stops each
         user's reasoning on its own (`score_with_halting`, with
-        `thresholds`); None runs every step.
+        `thresholds`); None runs every step. A model that reads timestamps
+        (`uses_timestamps`) needs them: `timestamps=` `[n, L]` or
+        `histories` as `{"histories", "timestamps"}`.
 
         Returns:
             `(ids, scores)`: int32 `[n, k]` and float32 `[n, k]`, best
@@ -280,7 +384,7 @@ class SequentialRecommender(keras.Model):
             `exclude_history=True` items already in the history are not
             recommended either.
         """
-        arr = self.check_histories(histories)
+        arr, ts = self.check_inputs(histories, timestamps)
         check_int("k", k, 1, self.num_items)
         steps = self._check_steps(steps)
         if halting is not None and not hasattr(self, "score_with_halting"):
@@ -289,11 +393,12 @@ class SequentialRecommender(keras.Model):
         values = [np.zeros((0, k), dtype=np.float32)]
         for i in range(0, len(arr), batch_size):
             batch = arr[i : i + batch_size]
+            batch_ts = None if ts is None else ts[i : i + batch_size]
             if halting is None:
-                scores = self._score(batch, steps, None, batch_size)
+                scores = self._score(batch, steps, None, batch_size, batch_ts)
             else:
-                scores, _ = self.score_with_halting(batch, halting, thresholds, steps,
-                                                    batch_size=batch_size)
+                scores, _ = self.score_with_halting(self._model_inputs(batch, batch_ts), halting,
+                                                    thresholds, steps, batch_size=batch_size)
             if exclude_history:
                 rows = np.repeat(np.arange(len(batch)), batch.shape[1])
                 scores[rows, batch.ravel()] = -np.inf

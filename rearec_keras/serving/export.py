@@ -28,6 +28,17 @@ reasoning at its own step, as `model.recommend(..., halting=...)` does: in
 the graph, users that halted leave the batch, so their remaining steps are
 never computed.
 
+**Timestamps.** A model that reads the history items' timestamps (HSTU
+with a time bias, `model.uses_timestamps`) is exported with an extra input
+`timestamps`, int64 `[batch, max_length]` (the items' times in the data's
+unit, e.g. Unix seconds, aligned with `histories`; padding slots any
+value), right after the histories: `encode(histories, timestamps)`,
+`top_k(histories, timestamps, k)`, `top_k_unseen(histories, timestamps,
+k)`, `top_k_raw(raw_histories, timestamps, k)` and `top_k_unseen_raw`.
+`serving.json` says `"timestamps": true`; `ServingModel` methods then
+need `timestamps=`. Halting is refused for such a model (it feeds no
+timestamps). Models without a time bias keep the signatures above.
+
 `histories` is int32 `[batch, max_length]`, left-padded with 0 (the
 signature fixes the length: pad shorter histories, keep the newest
 `max_length` items of longer ones); `k` is a scalar int32 tensor. The
@@ -178,6 +189,9 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     num_items, length = model.num_items, model.max_length
     histories_spec = tf.TensorSpec([None, length], tf.int32, name="histories")
     k_spec = tf.TensorSpec([], tf.int32, name="k")
+    timed = bool(getattr(model, "uses_timestamps", False))
+    # The model's inputs beyond the histories: the items' timestamps for a time bias.
+    extra_specs = [tf.TensorSpec([None, length], tf.int64, name="timestamps")] if timed else []
 
     def checked(histories):
         asserts = [
@@ -208,9 +222,13 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     # One graph of the encoder, called by every endpoint (traced once, not
     # once per endpoint and per export pass).
     if rule is None:
-        encode = tf.function(
-            lambda histories: model.user_vectors(checked(histories), steps=steps),
-            input_signature=[histories_spec])
+        def user_vectors(histories, *extra):
+            inputs = checked(histories)
+            if extra:
+                inputs = {"histories": inputs, "timestamps": extra[0]}
+            return model.user_vectors(inputs, steps=steps)
+
+        encode = tf.function(user_vectors, input_signature=[histories_spec, *extra_specs])
     else:
         halted = tf.function(
             lambda histories: model.halting_user_vectors(checked(histories), rule["mode"],
@@ -220,19 +238,22 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
         encode = tf.function(lambda histories: halted(histories)[0],
                              input_signature=[histories_spec])
 
-    def item_scores(histories):
+    def item_scores(histories, extra):
         # Items 1..N only: padding (column 0) can never be ranked.
-        return tf.matmul(encode(histories), model.item_vectors()[1:], transpose_b=True)
+        return tf.matmul(encode(histories, *extra), model.item_vectors()[1:], transpose_b=True)
 
     def ranked(scores, k):
         values, columns = tf.math.top_k(scores, k=checked_k(k))  # ties: lower id first
         return {"ids": columns + 1, "scores": values}
 
-    def top_k(histories, k):
-        return ranked(item_scores(histories), k)
+    # `*inputs`: (histories, k) or, for a time bias, (histories, timestamps, k).
+    def top_k(histories, *inputs):
+        *extra, k = inputs
+        return ranked(item_scores(histories, extra), k)
 
-    def top_k_unseen(histories, k):
-        scores = item_scores(histories)
+    def top_k_unseen(histories, *inputs):
+        *extra, k = inputs
+        scores = item_scores(histories, extra)
         batch = tf.shape(histories)[0]
         rows = tf.repeat(tf.range(batch), length)
         indices = tf.stack([rows, tf.reshape(histories, [-1])], axis=1)
@@ -243,12 +264,13 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     archive = keras.export.ExportArchive()
     archive.track(model)
     # `top_k` first: the first endpoint is also the `serving_default` signature.
-    archive.add_endpoint("top_k", top_k, input_signature=[histories_spec, k_spec])
-    archive.add_endpoint("top_k_unseen", top_k_unseen, input_signature=[histories_spec, k_spec])
-    archive.add_endpoint("encode", encode, input_signature=[histories_spec])
+    archive.add_endpoint("top_k", top_k, input_signature=[histories_spec, *extra_specs, k_spec])
+    archive.add_endpoint("top_k_unseen", top_k_unseen,
+                         input_signature=[histories_spec, *extra_specs, k_spec])
+    archive.add_endpoint("encode", encode, input_signature=[histories_spec, *extra_specs])
     archive.add_endpoint("item_vectors", model.item_vectors, input_signature=[])
     if vocabulary is not None:
-        _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen)
+        _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen, extra_specs)
     if rule is not None:
         archive.add_endpoint("halting_steps", lambda histories: halted(histories)[1],
                              input_signature=[histories_spec])
@@ -264,7 +286,7 @@ def export_serving(model, path, *, max_k: int | None = None, steps: int | None =
     return info
 
 
-def _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen):
+def _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen, extra_specs=()):
     """`top_k_raw` / `top_k_unseen_raw`: string ids in and out, through an
     in-graph lookup table (`""` is padding; unknown ids fail by name)."""
     import tensorflow as tf
@@ -289,27 +311,32 @@ def _add_raw_id_endpoints(archive, vocabulary, length, top_k, top_k_unseen):
             return tf.identity(ids)
 
     def raw_answer(fn):
-        def answer(raw_histories, k):
-            out = fn(internal(raw_histories), k)
+        def answer(raw_histories, *inputs):  # (k) or (timestamps, k)
+            out = fn(internal(raw_histories), *inputs)
             return {"ids": tf.gather(names, out["ids"]), "scores": out["scores"]}
         return answer
 
-    archive.add_endpoint("top_k_raw", raw_answer(top_k), input_signature=[raw_spec, k_spec])
-    archive.add_endpoint("top_k_unseen_raw", raw_answer(top_k_unseen),
-                         input_signature=[raw_spec, k_spec])
+    signature = [raw_spec, *extra_specs, k_spec]
+    archive.add_endpoint("top_k_raw", raw_answer(top_k), input_signature=signature)
+    archive.add_endpoint("top_k_unseen_raw", raw_answer(top_k_unseen), input_signature=signature)
 
 
 def _serving_info(model, max_k, steps, rule=None, vocabulary=None):
     from rearec_keras.version import __version__
 
     histories = f"int32 [batch, {model.max_length}], left-padded with 0"
-    ranked = {"inputs": {"histories": histories, "k": f"int32 scalar in 1..{max_k}"},
+    timed = bool(getattr(model, "uses_timestamps", False))
+    # A time bias reads each history item's timestamp: an input after the histories.
+    times = ({"timestamps": f"int64 [batch, {model.max_length}], the history items' times in "
+                            "the data's unit, aligned with the histories (padding: any)"}
+             if timed else {})
+    ranked = {"inputs": {"histories": histories, **times, "k": f"int32 scalar in 1..{max_k}"},
               "outputs": {"ids": "int32 [batch, k]", "scores": "float32 [batch, k]"}}
     endpoints = {
         "top_k": ranked,
         "top_k_unseen": {**ranked, "note": "history items excluded (score -inf if k "
                                            "exceeds the unseen items)"},
-        "encode": {"inputs": {"histories": histories},
+        "encode": {"inputs": {"histories": histories, **times},
                    "outputs": f"float32 [batch, {model.hidden_dim}] user vectors"},
         "item_vectors": {"inputs": {},
                          "outputs": f"float32 [{model.num_items + 1}, {model.hidden_dim}], "
@@ -319,7 +346,7 @@ def _serving_info(model, max_k, steps, rule=None, vocabulary=None):
         raw = f"string [batch, {model.max_length}], the dataset's item ids, left-padded with ''"
         for name in ("top_k", "top_k_unseen"):
             endpoints[f"{name}_raw"] = {
-                "inputs": {"raw_histories": raw, "k": f"int32 scalar in 1..{max_k}"},
+                "inputs": {"raw_histories": raw, **times, "k": f"int32 scalar in 1..{max_k}"},
                 "outputs": {"ids": "string [batch, k], the dataset's item ids",
                             "scores": "float32 [batch, k]"}}
     if rule is not None:
@@ -336,6 +363,8 @@ def _serving_info(model, max_k, steps, rule=None, vocabulary=None):
         "learning": model.learning,
         "inference_pooling": model.inference_pooling,
         "max_k": max_k,
+        "timestamps": timed,
+        "time_buckets": getattr(model, "time_buckets", None) if timed else None,
         "halting": rule,
         "vocabulary": None if vocabulary is None else {"file": "vocabulary.json",
                                                        "id_type": vocabulary.id_type,
@@ -351,7 +380,10 @@ class ServingModel:
 
     Histories shorter than `max_length` are left-padded with 0; input errors
     raised inside the graph come back as `ValueError`. Needs TensorFlow only
-    (not Keras, not this package's models).
+    (not Keras, not this package's models). An export of a model with a
+    time bias (`info["timestamps"]`) needs `timestamps=` in `encode` and
+    `top_k`: one row per history, one number per item as given (padded
+    and truncated like the history); the others refuse it.
 
     Attributes:
         info: the export's `serving.json`.
@@ -420,9 +452,29 @@ class ServingModel:
             return self.vocabulary.histories(histories, self.max_length)
         return self._histories(histories)
 
-    def encode(self, histories, ids: str | None = None) -> np.ndarray:
-        """User vectors, float32 `[batch, d]` (`ids` as in `top_k`)."""
-        return self._run(self.saved_model.encode, self._internal(histories, ids)).numpy()
+    def _extra(self, histories, timestamps):
+        """The endpoints' inputs after the histories: `[timestamps int64
+        [batch, max_length]]` for an export with a time bias, else []."""
+        from rearec_keras.data.splits import left_pad_timestamps
+
+        if not self.info.get("timestamps"):
+            if timestamps is not None:
+                raise ValueError(f"{self.path} reads no timestamps (its model has no time "
+                                 "bias); leave out timestamps=")
+            return []
+        if timestamps is None:
+            raise ValueError(
+                f"{self.path} was exported from a model with a time bias (time_buckets="
+                f"{self.info.get('time_buckets')}): pass timestamps= (one row per history, one "
+                "number per item, in the data's time unit)")
+        lengths = [len(row) for row in histories]
+        return [left_pad_timestamps(timestamps, self.max_length, lengths)]
+
+    def encode(self, histories, ids: str | None = None, timestamps=None) -> np.ndarray:
+        """User vectors, float32 `[batch, d]` (`ids` and `timestamps` as in
+        `top_k`)."""
+        extra = self._extra(histories, timestamps)
+        return self._run(self.saved_model.encode, self._internal(histories, ids), *extra).numpy()
 
     @property
     def vocabulary(self):
@@ -434,8 +486,13 @@ class ServingModel:
             self._vocabulary = Vocabulary.load(self.path)
         return self._vocabulary
 
-    def top_k(self, histories, k: int = 10, exclude_history: bool = False, ids: str | None = None):
+    def top_k(self, histories, k: int = 10, exclude_history: bool = False, ids: str | None = None,
+              timestamps=None):
         """`(ids [batch, k], scores float32 [batch, k])`, best first.
+
+        `timestamps`: for an export with a time bias (and only then), the
+        history items' times, one row per history and one per item as
+        given (left-padded and truncated like the history).
 
         `ids="raw"` (the default for an export with a vocabulary):
         `histories` are lists of the dataset's item ids, oldest first, and
@@ -444,9 +501,11 @@ class ServingModel:
         `ids="internal"` (the default without one): int ids 1..N in and
         int32 out."""
         check_int("k", k, 1, int(self.info["max_k"]))
-        if self._ids_mode(ids) == "internal":
+        mode = self._ids_mode(ids)
+        extra = self._extra(histories, timestamps)
+        if mode == "internal":
             fn = self.saved_model.top_k_unseen if exclude_history else self.saved_model.top_k
-            out = self._run(fn, self._histories(histories), np.int32(k))
+            out = self._run(fn, self._histories(histories), *extra, np.int32(k))
             return out["ids"].numpy(), out["scores"].numpy()
         vocabulary = self.vocabulary
         internal = vocabulary.histories(histories, self.max_length)  # names unknown ids
@@ -454,7 +513,7 @@ class ServingModel:
         text = np.array([""] + [str(v) for v in vocabulary.items])[internal]
         fn = (self.saved_model.top_k_unseen_raw if exclude_history
               else self.saved_model.top_k_raw)
-        out = self._run(fn, text, np.int32(k))
+        out = self._run(fn, text, *extra, np.int32(k))
         names = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(out["ids"].numpy())
         if vocabulary.id_type == "int":
             names = names.astype(np.int64)

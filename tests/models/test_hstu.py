@@ -254,9 +254,15 @@ def test_timestamps_reach_the_model_through_a_dict_input():
     h, ts = histories(), timestamps()
     timed = _np(model({"histories": h, "timestamps": ts}))
     assert timed.shape == (5, N_ITEMS + 1)
-    np.testing.assert_allclose(_np(model({"histories": h})), model.predict(h, verbose=0),
-                               rtol=1e-5, atol=1e-5)
-    assert np.abs(timed - model.predict(h, verbose=0)).max() > 1e-4
+    np.testing.assert_allclose(model.predict({"histories": h, "timestamps": ts}, verbose=0),
+                               timed, rtol=1e-5, atol=1e-5)
+    other = _np(model({"histories": h, "timestamps": timestamps(seed=7)}))
+    assert np.abs(timed - other).max() > 1e-4  # the time bias reads them
+    # A model with a time bias refuses plain histories (it would drop the bias).
+    with pytest.raises(ValueError, match=r"has a time bias \(time_buckets=16\).*timestamps"):
+        model(h)
+    with pytest.raises(ValueError, match=r"time bias \(time_buckets=16\).*timestamps="):
+        model.predict(h, verbose=0)
     # The noisy twin (PRL) carries the timestamps too.
     prl = make(reasoning_steps=2, time_buckets=16, learning="prl", phase="noise")
     out = prl({"histories": h, "timestamps": ts}, training=True)
@@ -297,9 +303,10 @@ def test_keras_file_round_trip_gives_identical_scores(tmp_path, cls):
     loaded = keras.saving.load_model(path)  # safe_mode
     assert type(loaded) is cls
     h = histories()
-    np.testing.assert_array_equal(loaded.predict(h, verbose=0), model.predict(h, verbose=0))
+    inputs = {"histories": h, "timestamps": timestamps()} if cls is ReaHSTU else h
+    np.testing.assert_array_equal(loaded.predict(inputs, verbose=0),
+                                  model.predict(inputs, verbose=0))
     if cls is ReaHSTU:
-        inputs = {"histories": h, "timestamps": timestamps()}
         np.testing.assert_array_equal(_np(loaded(inputs)), _np(model(inputs)))
 
 
@@ -323,7 +330,7 @@ def test_fit_learns_planted_structure(timed):
     history = model.fit(x, y, batch_size=64, epochs=3, verbose=0)
     losses = history.history["loss"]
     assert all(np.isfinite(losses)) and losses[-1] < 0.5 * losses[0]
-    hits = np.mean(np.argmax(model.predict(h, verbose=0), axis=1) == y)
+    hits = np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y)
     assert hits > 0.5
 
 
@@ -336,7 +343,7 @@ def test_registered_backbone_builds_from_a_run_config(tiny_config):
 
     spec = backbones.get_backbone("hstu")
     assert (spec.model_class(reasoning=False), spec.model_class(reasoning=True)) == (HSTU, ReaHSTU)
-    assert spec.settings == () and not spec.item_features
+    assert spec.setting_names == ("time_buckets",) and not spec.item_features
     model = build_model(tiny_config.replace(backbone="hstu"), N_ITEMS)
     assert type(model) is ReaHSTU and model.learning == "erl"
     assert model.reasoning.encoder.max_length == 10 + model.reasoning_steps
