@@ -46,6 +46,12 @@ def _add_config_flags(parser):
 
     group = parser.add_argument_group("run settings (same keys as a config file)")
     group.add_argument("--config", help="JSON, YAML or TOML file of settings; flags override it")
+    from rearec_keras.experiments.presets import PRESETS
+
+    group.add_argument(
+        "--preset", choices=tuple(PRESETS), default=None,
+        help="named settings applied first (the config file and flags override them): "
+             + "; ".join(f"{name}: {p.description}" for name, p in PRESETS.items()))
     for name in cfg.setting_names():  # RunConfig's fields and every method's settings
         flag = "--" + name.replace("_", "-")
         default = cfg.setting_default(name)
@@ -157,7 +163,8 @@ def _config_from_args(args, **extra):
     if "dataset_options" in overrides:
         overrides["dataset_options"] = dict(_parse_option(t) for t in overrides["dataset_options"])
     overrides.update(extra)
-    return load_config(getattr(args, "config", None), **overrides)
+    return load_config(getattr(args, "config", None), preset=getattr(args, "preset", None),
+                       **overrides)
 
 
 def _config_field_names():
@@ -189,6 +196,12 @@ def cmd_train(args):
           + (f"; selected phase: {metrics['selected_phase']} (best validation)"
              if "selected_phase" in metrics else ""))
     print(runner.results_table(metrics, config.ks))
+    from rearec_keras.experiments import references
+
+    reference = references.reference_for(config)
+    if reference is not None and "test" in metrics:
+        print("\n" + references.reference_table(
+            metrics, reference, f"{config.describe()}, seed {config.seed}"))
     return 0
 
 

@@ -183,7 +183,9 @@ class RunConfig:
     temporal_fractions: tuple = (0.8, 0.9)
     # model
     backbone: str = "sasrec"
-    learning: str = "prl"
+    # The main job (`rearec-keras train`): ERL at batch 1024, see
+    # `rearec_keras.experiments.presets` (and its `paper` preset).
+    learning: str = "erl"
     reasoning_steps: int = model_default("reasoning_steps")
     hidden_dim: int = model_default("hidden_dim")
     num_layers: int = model_default("num_layers")
@@ -208,7 +210,7 @@ class RunConfig:
     # training
     seed: int = 0
     epochs: int = 200
-    batch_size: int = 256
+    batch_size: int = 1024
     learning_rate: float = 1e-3
     patience: int = 10
     monitor: str = "ndcg@20"
@@ -531,13 +533,27 @@ def read_config_file(path) -> dict:
     return values
 
 
-def load_config(path=None, **overrides) -> RunConfig:
-    """A `RunConfig` from an optional file, then keyword overrides."""
+def load_config(path=None, preset=None, **overrides) -> RunConfig:
+    """A `RunConfig` from an optional preset (`presets.PRESETS`), then an
+    optional file (which may name a `preset` itself), then keyword
+    overrides; each overrides the one before."""
+    from rearec_keras.experiments.presets import preset_names
+    from rearec_keras.experiments.presets import preset_settings
+
     values = read_config_file(path) if path is not None else {}
     source = str(path) if path is not None else "config"
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
-    values.update(overrides)
-    return RunConfig.from_dict(values, source=source)
+    file_preset = values.pop("preset", None)
+    if preset is not None and file_preset is not None and preset != file_preset:
+        raise ConfigError(f"--preset {preset} and {source}'s preset: {file_preset} disagree; "
+                          "give one")
+    preset = preset if preset is not None else file_preset
+    if preset is not None and preset not in preset_names():
+        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(preset_names())}")
+    merged = preset_settings(preset) if preset is not None else {}
+    merged.update(values)
+    merged.update(overrides)
+    return RunConfig.from_dict(merged, source=source)
 
 
 # ----------------------------------------------------------------------

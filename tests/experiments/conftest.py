@@ -18,6 +18,6 @@ def trained_run(tmp_path_factory, interactions):
 
     run_dir = tmp_path_factory.mktemp("runs") / "prl"
     rc = main(["train", *TINY, "--data-path", interactions, "--epochs", "3",
-               "--run-dir", str(run_dir), "--quiet"])
+               "--learning", "prl", "--run-dir", str(run_dir), "--quiet"])
     assert rc == 0
     return run_dir

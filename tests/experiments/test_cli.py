@@ -40,7 +40,7 @@ def test_train_writes_a_complete_run_directory(trained_run, tiny, capsys):
     # A finished run is not trained again.
     assert main(["train", *tiny, "--data-path", json.loads(
         (trained_run / "config.json").read_text())["data_path"], "--epochs", "3",
-        "--run-dir", str(trained_run)]) == 0
+        "--learning", "prl", "--run-dir", str(trained_run)]) == 0
     captured = capsys.readouterr()
     assert "already finished" in captured.out and "Epoch" not in captured.out
 
@@ -139,7 +139,7 @@ def test_rerunning_a_finished_run_from_before_vocabularies_writes_one(trained_ru
     path = trained_run / "vocabulary.json"
     saved = path.read_text()
     path.unlink()
-    assert main(["train", *tiny, "--data-path", interactions, "--epochs", "3",
+    assert main(["train", *tiny, "--data-path", interactions, "--epochs", "3", "--learning", "prl",
                  "--run-dir", str(trained_run), "--quiet"]) == 0
     assert path.read_text() == saved
 

@@ -11,10 +11,28 @@ from rearec_keras.experiments.config import parse_metric
 def test_defaults_are_the_main_job():
     c = RunConfig()
     assert (c.dataset, c.split, c.backbone, c.learning, c.reasoning_steps) == (
-        "ml-100k", "leave_one_out", "sasrec", "prl", 2)
-    assert (c.monitor, c.patience) == ("ndcg@20", 10)
+        "ml-100k", "leave_one_out", "sasrec", "erl", 2)
+    assert (c.monitor, c.patience, c.batch_size, c.learning_rate) == ("ndcg@20", 10, 1024, 1e-3)
     assert (c.base_temperature, c.temperature_decay, c.kl_weight, c.noise_std) == (0.07, 5.0, 0.05, 0.01)
-    assert c.describe() == "SASRec+PRL (K=2)"
+    assert c.describe() == "SASRec+ERL (K=2)"
+
+
+def test_paper_preset_is_the_released_prl(tmp_path):
+    c = load_config(preset="paper")
+    assert (c.learning, c.reasoning_steps, c.batch_size, c.epochs, c.patience) == (
+        "prl", 2, 2048, 300, 10)
+    assert (c.base_temperature, c.temperature_decay, c.noise_std, c.noise_warmup_epochs) == (
+        0.07, 5.0, 0.01, 2)
+    # A config file may name the preset; its settings and the flags override it.
+    path = tmp_path / "run.yaml"
+    path.write_text("preset: paper\nbatch_size: 512\n")
+    c = load_config(path, epochs=3)
+    assert (c.learning, c.batch_size, c.epochs) == ("prl", 512, 3)
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; choose from paper"):
+        load_config(preset="fast")
+    with pytest.raises(ConfigError, match="disagree"):
+        path.write_text("preset: other\n")
+        load_config(path, preset="paper")
 
 
 def test_base_means_no_reasoning_steps():
