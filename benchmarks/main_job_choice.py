@@ -77,7 +77,9 @@ def main():
             key = f"{variant}-seed{seed}"
             if key in results:
                 continue
-            config = base.replace(seed=seed, **VARIANTS[variant])
+            # Each method at its own model defaults (DTRec: K=3; LARES: K=4, τ=1).
+            settings = dict(VARIANTS[variant])
+            config = base.for_method(settings.pop("learning"), seed=seed, **settings)
             print(f"== {key}: {config.describe()}", flush=True)
             start = time.perf_counter()
             metrics = train_run(config, out / key, verbose=2, split=split)

@@ -42,7 +42,8 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
     data = None  # (dataset, split, item features): the same for every method and seed
     for method in methods:
         for seed in seeds:
-            config = base_config.replace(learning=method, seed=int(seed))
+            # Each method at its own defaults where the flags set none (LARES: K=4).
+            config = base_config.for_method(method, seed=int(seed))
             run_dir = out_dir / f"{method}-seed{seed}"
             if verbose:
                 print(f"== {config.describe()} seed {seed} -> {run_dir}", flush=True)
@@ -57,7 +58,7 @@ def compare(base_config, methods, seeds, out_dir, verbose=1):
     rows, csv_rows = [], []
     reference = {k: np.mean([results[methods[0], s][k] for s in seeds]) for k in keys}
     for method in methods:
-        name = base_config.replace(learning=method).describe()
+        name = base_config.for_method(method).describe()
         cells = []
         for k in keys:
             values = np.array([results[method, s][k] for s in seeds])

@@ -222,6 +222,8 @@ class RunConfig:
     method_settings: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def __init__(self, **values):
+        # The fields given (not defaulted): `for_method` keeps only these.
+        object.__setattr__(self, "_given", frozenset(values) - {"method_settings"})
         registered = methods.all_settings()
         given = dict(values.pop("method_settings", None) or {})
         given.update({k: values.pop(k) for k in list(values) if k in registered})
@@ -409,6 +411,24 @@ class RunConfig:
         values = self.to_dict()
         values.update(changes)
         return RunConfig.from_dict(values)
+
+    def for_method(self, learning, **changes) -> "RunConfig":
+        """This config with another learning method (and `changes`). The
+        model settings this config took from its method's defaults take the
+        new method's instead (`RunConfig()` is ERL at K=2; its
+        `for_method("lares")` is LARES at LARES' K=4, τ=1, dropout 0.5); the
+        settings it was given keep their values. `replace(learning=...)`
+        keeps every value as it is."""
+        values = self.to_dict()
+        defaulted = set(self.method.model_defaults)
+        if learning in methods.method_names():
+            defaulted |= set(methods.get_method(learning).model_defaults)
+        for name in defaulted - self._given:
+            values.pop(name, None)
+        values.update(changes, learning=learning)
+        config = RunConfig.from_dict(values)
+        object.__setattr__(config, "_given", self._given | set(changes) | {"learning"})
+        return config
 
     def save(self, path) -> None:
         """Writes the settings as JSON (aside, then renamed)."""

@@ -119,3 +119,24 @@ def test_save_round_trip(tmp_path):
     c = RunConfig(learning="erl", kl_weight=0.01, temporal_fractions=(0.7, 0.85))
     c.save(tmp_path / "c.json")
     assert load_config(tmp_path / "c.json") == c
+
+
+def test_for_method_takes_the_new_methods_defaults_unless_given():
+    # compare / the benchmark scripts switch methods on one config: a model
+    # setting the first method only defaulted must follow the new method.
+    config = RunConfig(max_length=20)
+    lares = config.for_method("lares", seed=3)
+    assert (lares.learning, lares.reasoning_steps, lares.base_temperature) == ("lares", 4, 1.0)
+    assert (lares.max_length, lares.seed) == (20, 3)
+    assert config.for_method("dtrec").reasoning_steps == 3
+    assert config.for_method("base").reasoning_steps == 0
+    # Given settings keep their values...
+    given = load_config(reasoning_steps=2, base_temperature=0.5)
+    assert (given.for_method("lares").reasoning_steps,
+            given.for_method("lares").base_temperature) == (2, 0.5)
+    # ... and a method's defaults do not leak into the next method.
+    back = config.for_method("lares").for_method("erl")
+    assert (back.reasoning_steps, back.base_temperature) == (2, 0.07)
+    assert back.to_dict() == RunConfig(max_length=20).to_dict()
+    # replace keeps every value as it is.
+    assert config.replace(learning="lares").reasoning_steps == 2
