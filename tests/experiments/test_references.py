@@ -44,3 +44,15 @@ def test_reference_table_gains_are_relative_to_the_mean():
     assert "| SASRec, mean ± std of 3 seeds | 0.0500 ± 0.0010 | 0.1000 ± 0.0020 |" in table
     assert "| gain | +10.0% | -5.0% |" in table
     assert "mean gain over the 2 metrics: +2.5%" in table
+
+
+def test_cli_preset_flag_then_flags_override():
+    from rearec_keras.cli import _config_from_args
+    from rearec_keras.cli import build_parser
+
+    parser = build_parser()
+    config = _config_from_args(parser.parse_args(["train", "--preset", "paper", "--epochs", "4"]))
+    assert (config.learning, config.batch_size, config.epochs) == ("prl", 2048, 4)
+    assert references.reference_for(config) is None  # batch 2048: no stored SASRec to compare
+    plain = _config_from_args(parser.parse_args(["train"]))
+    assert plain == RunConfig()
