@@ -207,7 +207,7 @@ def load_recommender(run_dir_or_model, vocabulary=None) -> RunRecommender:
     Every run directory stores its vocabulary (`vocabulary.json`); a
     `.keras` file needs `vocabulary=` (e.g. `Vocabulary.from_split(split)`).
 
-        rec = load_recommender("runs/ml-100k-sasrec-prl-k2-seed0")
+        rec = load_recommender("runs/ml-100k-sasrec-erl-k2-seed0")
         ids, scores = rec.recommend([[50, 172, 133]], k=10, exclude_history=True)
         rec.titles(ids)
     """
