@@ -557,7 +557,6 @@ def load_config(path=None, preset=None, **overrides) -> RunConfig:
     """A `RunConfig` from an optional preset (`presets.PRESETS`), then an
     optional file (which may name a `preset` itself), then keyword
     overrides; each overrides the one before."""
-    from rearec_keras.experiments.presets import preset_names
     from rearec_keras.experiments.presets import preset_settings
 
     values = read_config_file(path) if path is not None else {}
@@ -568,9 +567,7 @@ def load_config(path=None, preset=None, **overrides) -> RunConfig:
         raise ConfigError(f"--preset {preset} and {source}'s preset: {file_preset} disagree; "
                           "give one")
     preset = preset if preset is not None else file_preset
-    if preset is not None and preset not in preset_names():
-        raise ConfigError(f"unknown preset {preset!r}; choose from {', '.join(preset_names())}")
-    merged = preset_settings(preset) if preset is not None else {}
+    merged = config_check(preset_settings, preset) if preset is not None else {}
     merged.update(values)
     merged.update(overrides)
     return RunConfig.from_dict(merged, source=source)
