@@ -111,6 +111,27 @@ def test_matches_numpy_reference_post_ln_exact_gelu():
     assert values.shape == (3, 5, H, D // H)
 
 
+def test_head_projections_equal_einsum_dense_with_the_same_weights():
+    # The block runs its head projections as flat 2-D matmuls (fast kernel
+    # gradients); they must keep EinsumDense's weights and results, so that
+    # files saved with plain EinsumDense sublayers load and score the same.
+    keras.utils.set_random_seed(0)
+    block = _block()
+    block(_inputs(), attention_mask=_np(item_attention_mask(PAD, "causal")))
+    rng = np.random.default_rng(1)
+    for layer, width in ((block.query_dense, D), (block.output_dense, (H, D // H))):
+        plain = keras.layers.EinsumDense(
+            layer.equation, output_shape=layer.partial_output_shape, bias_axes=layer.bias_axes
+        )
+        x = rng.normal(size=(3, 4) + ((width,) if isinstance(width, int) else width))
+        x = x.astype("float32")
+        plain.build(x.shape)
+        assert [tuple(w.shape) for w in plain.weights] == [tuple(w.shape) for w in layer.weights]
+        plain.set_weights([rng.normal(size=w.shape).astype("float32") for w in plain.weights])
+        layer.set_weights(plain.get_weights())
+        np.testing.assert_allclose(_np(layer(x)), _np(plain(x)), rtol=1e-5, atol=1e-5)
+
+
 def test_initialisation_like_official_code():
     keras.utils.set_random_seed(0)
     block = TransformerBlock(hidden_dim=64, num_heads=2, intermediate_dim=256)
