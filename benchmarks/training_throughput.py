@@ -2,7 +2,8 @@
 
 For d = 64 and 256, trains SASRec (K=0), ReaSASRec-ERL (K=2) and
 ReaSASRec-PRL (K=2, noisy twin on) for a fixed number of batches and
-reports examples/s. The forward FLOPs per example are counted analytically
+reports examples/s and each model's ratio to SASRec's
+(issue 19's targets: ERL >= 0.8x, PRL >= 0.45x). The forward FLOPs per example are counted analytically
 (projections, FFN, attention over the prefix, one cached row per reasoning
 step, catalog logits; PRL's twin doubles the encoder part); a training step
 is taken as 3x the forward pass. The matmul peak is a float32 2048x2048
@@ -64,8 +65,8 @@ def main():
     x, y = split.train.histories[:n], split.train.targets[:n]
     peak = matmul_peak()
     print(f"backend={keras.backend.backend()}; float32 2048^3 matmul peak: {peak / 1e9:.0f} GFLOP/s")
-    print("| d | model | examples/s | GFLOP/s | of peak |")
-    print("|---|---|---|---|---|")
+    print("| d | model | examples/s | vs SASRec | GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|")
     for d in [int(v) for v in args.dims.split(",")]:
         models = {}
         for name, cls, kwargs in (
@@ -88,11 +89,12 @@ def main():
              for name, model in models.items()},
             args.rounds,
         )
+        base = n / times["SASRec"]
         for name, model in models.items():
             rate = n / times[name]
             flops = 3 * forward_flops(model, 50, split.num_items) * rate
-            print(f"| {d} | {name} | {rate:,.0f} | {flops / 1e9:.1f} | {flops / peak:.1%} |",
-                  flush=True)
+            print(f"| {d} | {name} | {rate:,.0f} | {rate / base:.2f}x | {flops / 1e9:.1f} "
+                  f"| {flops / peak:.1%} |", flush=True)
 
 
 if __name__ == "__main__":
