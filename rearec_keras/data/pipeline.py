@@ -26,7 +26,7 @@ def make_dataset(
     Shuffling permutes example *indices* each epoch and gathers whole
     batches at once, which keeps per-example overhead out of the loop and
     the shuffle buffer tiny (8 bytes per example). `prefetch` overlaps
-    batch assembly with training.
+    batch assembly with training; tf.data's autotuner is off (see below).
 
     Args:
         inputs: an array `[n, ...]`, a tuple of such arrays or a dict of
@@ -84,7 +84,14 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # One gather per batch is cheap (~1 ms for 256 rows), so a plain map and
+    # a fixed prefetch of 2 batches keep the model fed. tf.data's autotuner
+    # is off: with it on, training on one CPU thread left the process asleep
+    # about half of the wall time (ml-100k, d=256: 200 vs 380 examples/s at
+    # the same CPU time), and two threads sometimes lost a third.
+    ds = ds.map(gather)
     if repeat:
         ds = ds.repeat()
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(2).with_options(options)
