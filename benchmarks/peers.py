@@ -6,7 +6,8 @@ one CPU thread per framework) of
 
 * ours: `SASRec` (K=0), `ReaSASRec(learning="erl")` (K=2) and
   `ReaSASRec(learning="prl", noise_warmup_epochs=0)` (K=2, noisy twin on),
-  trained with `model.fit` as in `benchmarks/training_throughput.py`;
+  trained with `model.fit` on the library's input pipeline (`make_dataset`)
+  as in `benchmarks/training_throughput.py`;
 * RecBole 3.0's `ReaRecModel` (`src/recbole3/model/rearec/`), built from a
   `ReaRecConfig` the way its trainer does (`_init_params(num_items)`) and
   stepped like `recbole3.trainer.Trainer.fit`:
@@ -143,15 +144,19 @@ def worker_ours(args):
         model = ReaSASRec(num_items, learning="prl", reasoning_steps=2,
                           noise_warmup_epochs=0, **common)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    from rearec_keras.data.pipeline import make_dataset
+
     w = args.warmup * BATCH_SIZE
-    fit = dict(batch_size=BATCH_SIZE, epochs=1, shuffle=False, verbose=0)
-    # Warm-up: tracing, allocation, oneDNN kernels. Then one timed fit over
-    # the timed rows (as training_throughput.py times it: fit's fixed setup
-    # is included once); the per-batch split is not available without a
-    # callback, so `batch_seconds` holds the one total.
-    losses = [float(model.fit(hist[:w], tgt[:w], **fit).history["loss"][-1])]
+    # The library's own input pipeline (what `rearec-keras train` feeds), in
+    # a fixed order. Warm-up: tracing, allocation, oneDNN kernels. Then one
+    # timed fit over the timed rows (as training_throughput.py times it:
+    # fit's fixed setup is included once); the per-batch split is not
+    # available without a callback, so `batch_seconds` holds the one total.
+    warm = make_dataset(hist[:w], tgt[:w], batch_size=BATCH_SIZE)
+    timed = make_dataset(hist[w:], tgt[w:], batch_size=BATCH_SIZE)
+    losses = [float(model.fit(warm, epochs=1, verbose=0).history["loss"][-1])]
     start, cpu0 = time.perf_counter(), time.process_time()
-    h = model.fit(hist[w:], tgt[w:], **fit)
+    h = model.fit(timed, epochs=1, verbose=0)
     times = [time.perf_counter() - start]
     cpu = time.process_time() - cpu0
     losses.append(float(h.history["loss"][-1]))

@@ -24,6 +24,7 @@ from keras import ops  # noqa: E402
 from _timing import encoder_flops  # noqa: E402
 from _timing import interleaved_medians  # noqa: E402
 from rearec_keras import data  # noqa: E402
+from rearec_keras.data.pipeline import make_dataset  # noqa: E402
 from rearec_keras.datasets import load_movielens  # noqa: E402
 from rearec_keras.models import ReaSASRec  # noqa: E402
 from rearec_keras.models import SASRec  # noqa: E402
@@ -63,6 +64,9 @@ def main():
     split = data.leave_one_out(load_movielens("ml-100k"), max_length=50)
     n = args.batches * args.batch_size
     x, y = split.train.histories[:n], split.train.targets[:n]
+    # The library's own input pipeline (what `rearec-keras train` feeds),
+    # in a fixed order.
+    batches = make_dataset(x, y, batch_size=args.batch_size)
     peak = matmul_peak()
     print(f"backend={keras.backend.backend()}; float32 2048^3 matmul peak: {peak / 1e9:.0f} GFLOP/s")
     print("| d | model | examples/s | vs SASRec | GFLOP/s | of peak |")
@@ -79,13 +83,12 @@ def main():
             model = cls(split.num_items, hidden_dim=d, **kwargs)
             model.compile(optimizer="adam")
             # One untimed epoch: tracing, allocation and oneDNN warm-up.
-            model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False)
+            model.fit(batches, epochs=1, verbose=0)
             assert model.noise_active == model.uses_noise
             models[name] = model
         # Each model trains one epoch per round, round-robin.
         times = interleaved_medians(
-            {name: (lambda m=model: m.fit(x, y, batch_size=args.batch_size, epochs=1,
-                                          verbose=0, shuffle=False))
+            {name: (lambda m=model: m.fit(batches, epochs=1, verbose=0))
              for name, model in models.items()},
             args.rounds,
         )
