@@ -21,6 +21,11 @@ def _clone_initializer(initializer):
     return keras.initializers.get(keras.initializers.serialize(initializer))
 
 
+# The block's two head projections; `_HeadProjection` runs exactly these.
+_INTO_HEADS = "btd,dhk->bthk"
+_OUT_OF_HEADS = "bthk,hkd->btd"
+
+
 class _HeadProjection(keras.layers.EinsumDense):
     """An `EinsumDense` between `[..., d]` and heads `[..., H, dh]`, run as
     one 2-D matmul over the flattened heads.
@@ -39,16 +44,14 @@ class _HeadProjection(keras.layers.EinsumDense):
             return super().call(inputs, training=training)
         kernel = self.kernel
         shape = ops.shape(inputs)
-        if self.equation == "btd,dhk->bthk":  # into heads
+        if self.equation == _INTO_HEADS:
             heads, head_dim = kernel.shape[1], kernel.shape[2]
             x = ops.matmul(inputs, ops.reshape(kernel, (kernel.shape[0], heads * head_dim)))
             x = ops.reshape(x, (shape[0], shape[1], heads, head_dim))
-        elif self.equation == "bthk,hkd->btd":  # out of heads
+        else:  # _OUT_OF_HEADS
             width = kernel.shape[0] * kernel.shape[1]
             x = ops.reshape(inputs, (shape[0], shape[1], width))
             x = ops.matmul(x, ops.reshape(kernel, (width, kernel.shape[2])))
-        else:
-            return super().call(inputs, training=training)
         if self.bias is not None:
             x = ops.add(x, self.bias)
         if self.activation is not None:
@@ -210,7 +213,7 @@ class TransformerBlock(keras.layers.Layer):
 
     def _projection(self, name):
         return _HeadProjection(
-            "btd,dhk->bthk",
+            _INTO_HEADS,
             output_shape=(None, self.num_heads, self.head_dim),
             bias_axes="hk",
             kernel_initializer=_clone_initializer(self.kernel_initializer),
@@ -234,7 +237,7 @@ class TransformerBlock(keras.layers.Layer):
         self.value_dense = self._projection("value")
         self.value_dense.build(shape)
         self.output_dense = _HeadProjection(
-            "bthk,hkd->btd",
+            _OUT_OF_HEADS,
             output_shape=(None, self.hidden_dim),
             bias_axes="d",
             kernel_initializer=_clone_initializer(self.kernel_initializer),
