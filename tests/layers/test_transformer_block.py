@@ -132,6 +132,27 @@ def test_head_projections_equal_einsum_dense_with_the_same_weights():
         np.testing.assert_allclose(_np(layer(x)), _np(plain(x)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("slots", [1, 4])
+def test_chunk_products_equal_the_einsums(slots):
+    # One-slot chunks (a reasoning step's key/value) take a broadcast path,
+    # longer ones a matmul: both must be the attention's two contractions.
+    from rearec_keras.layers.transformer_block import _chunk_context
+    from rearec_keras.layers.transformer_block import _chunk_scores
+
+    rng = np.random.default_rng(slots)
+    query = rng.normal(size=(3, H, 2, 4)).astype("float32")  # [B, H, T, dh]
+    keys = rng.normal(size=(3, H, slots, 4)).astype("float32")
+    probs = rng.random(size=(3, H, 2, slots)).astype("float32")
+    scores = _np(_chunk_scores(query, keys))
+    assert scores.shape == (3, H, 2, slots)
+    np.testing.assert_allclose(scores, np.einsum("bhtk,bhsk->bhts", query, keys), rtol=1e-5,
+                               atol=1e-6)
+    context = _np(_chunk_context(probs, keys))
+    assert context.shape == (3, H, 2, 4)
+    np.testing.assert_allclose(context, np.einsum("bhts,bhsk->bhtk", probs, keys), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_initialisation_like_official_code():
     keras.utils.set_random_seed(0)
     block = TransformerBlock(hidden_dim=64, num_heads=2, intermediate_dim=256)
