@@ -70,6 +70,13 @@ COLD_ITEM_MODES = ("drop", "keep")
 TIMESTAMP_PADDING = 0
 
 
+def model_input(histories, timestamps=None):
+    """What a model's Keras call reads: the histories, or, with
+    `timestamps` (a time bias), the dict `{"histories", "timestamps"}`."""
+    return histories if timestamps is None else {"histories": histories,
+                                                 "timestamps": timestamps}
+
+
 def relative_timestamps(history_timestamps) -> np.ndarray:
     """The `"timestamps"` a model with a time bias reads: float32 `[n, L]`,
     each row's timestamps minus its newest one (the last column, always a
@@ -243,10 +250,10 @@ class SplitPart:
         timestamps = self.timestamp_inputs if timestamps is None else bool(timestamps)
         rows = slice(None) if indices is None else indices
         if not timestamps:
-            return self.histories[rows]
+            return model_input(self.histories[rows])
         self._require_timestamps("timestamp inputs")
-        return {"histories": self.histories[rows],
-                "timestamps": relative_timestamps(self.history_timestamps[rows])}
+        return model_input(self.histories[rows],
+                           relative_timestamps(self.history_timestamps[rows]))
 
     def subset(self, indices) -> "SplitPart":
         """The examples at `indices` (an index array or boolean mask)."""

@@ -151,10 +151,10 @@ def model_timestamps(model, data, histories):
 
 
 def _batch_inputs(histories, timestamps, rows):
-    """The model inputs of `rows`: histories, or the dict with timestamps."""
-    if timestamps is None:
-        return histories[rows]
-    return {"histories": histories[rows], "timestamps": timestamps[rows]}
+    """The model inputs of `rows` (`model_input`)."""
+    from rearec_keras.data.splits import model_input
+
+    return model_input(histories[rows], None if timestamps is None else timestamps[rows])
 
 
 def _data_catalog(data):

@@ -133,8 +133,10 @@ class SequentialRecommender(keras.Model):
 
     @staticmethod
     def _model_inputs(arr, ts):
-        """What the Keras call reads: the histories, or the dict."""
-        return arr if ts is None else {"histories": arr, "timestamps": ts}
+        """What the Keras call reads (`model_input`)."""
+        from rearec_keras.data.splits import model_input
+
+        return model_input(arr, ts)
 
     @staticmethod
     def _time_options(ts, rows=slice(None)):
