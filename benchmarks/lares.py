@@ -4,7 +4,10 @@ ml-100k leave-one-out, full ranking, one script, one budget for all.
 Prints, measured in this run:
 - training examples/s of each model relative to SASRec, LARES' RPT phase
   included (SPT runs three forward passes per batch at sampled depths, RPT
-  G rollouts plus G reference passes, as released), interleaved rounds;
+  G rollouts plus G reference passes, as released), interleaved rounds, and
+  two rows that show where SPT's time goes: SPT at a fixed depth k̄, and one
+  pass at k̄ without the alignment terms (2 + 2k̄ layers over every
+  position: the arithmetic a single LARES forward needs);
 - inference cost of LARES at depth k̄ relative to SASRec (batched
   full-catalog scoring of the test users);
 - with `--epochs E > 0`: every model trained E epochs (the best validation
@@ -47,7 +50,7 @@ DEPTHS = (1, 2, 4, 8, 12, 16)
 METRICS = ("ndcg@10", "ndcg@20", "recall@10", "recall@20")
 
 
-def make(name, num_items, args, seed=0, dropout=None, state_init="normal"):
+def make(name, num_items, args, seed=0, dropout=None, state_init="normal", **lares):
     keras.utils.set_random_seed(seed)
     common = dict(hidden_dim=args.dim, max_length=args.max_length)
     if name == "SASRec":
@@ -56,7 +59,7 @@ def make(name, num_items, args, seed=0, dropout=None, state_init="normal"):
         model = ReaSASRec(num_items, learning=name.split()[1].lower(), **common)
     else:
         extra = {} if dropout is None else dict(dropout=dropout, attention_dropout=dropout)
-        model = LARES(num_items, state_init=state_init, rpt=True, **extra, **common)
+        model = LARES(num_items, state_init=state_init, rpt=True, **extra, **lares, **common)
         model.set_phase("spt", pin=True)
     model.build((None, args.max_length))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -115,27 +118,45 @@ def speed(split, args):
     rpt = make("LARES", split.num_items, args)
     rpt.set_phase("rpt", pin=True)
     zoo["LARES RPT"] = rpt
+    # Where SPT's time goes: its three passes at sampled depths against one
+    # pass at the fixed depth k̄ (2 + 2k̄ layers over every position).
+    zoo["LARES SPT, depth fixed at k̄"] = make("LARES", split.num_items, args,
+                                               depth_sampler="constant")
+    zoo["LARES, one pass at k̄ (no alignment)"] = make(
+        "LARES", split.num_items, args, depth_sampler="constant", trajectory_weight=0.0,
+        step_weight=0.0)
     print(f"backend={keras.backend.backend()}, d={args.dim}, max_length={args.max_length}, "
           f"batch {args.batch_size}, {args.batches} batches per timing, {args.rounds} rounds")
     for model in zoo.values():  # untimed: tracing and warm-up
         model.fit(batches(model, timed, args.batch_size), epochs=1, verbose=0, shuffle=False)
+    cpu = {name: [] for name in zoo}
+
+    def fit(name, model):
+        # CPU time too: Keras' adapter for a PyDataset (LARES' batches) can
+        # leave the process idle for a while around each fit.
+        start = time.process_time()
+        model.fit(batches(model, timed, args.batch_size), epochs=1, verbose=0, shuffle=False)
+        cpu[name].append(time.process_time() - start)
+
     train_s = interleaved_medians(
-        {name: (lambda m=m: m.fit(batches(m, timed, args.batch_size), epochs=1, verbose=0,
-                                  shuffle=False)) for name, m in zoo.items()}, args.rounds)
+        {name: (lambda name=name, m=m: fit(name, m)) for name, m in zoo.items()}, args.rounds)
+    cpu_s = {name: float(np.median(t)) for name, t in cpu.items()}
     histories = split.test.histories
     for model in zoo.values():
         model.predict(histories[:512], batch_size=512, verbose=0)
     infer = interleaved_medians(
         {name: (lambda m=m: m.predict(histories, batch_size=512, verbose=0))
-         for name, m in zoo.items() if name != "LARES RPT"}, args.rounds)
-    print("| model | train examples/s | vs SASRec | test scoring s | vs SASRec |")
-    print("|---|---|---|---|---|")
+         for name, m in zoo.items() if not name.startswith("LARES") or name == "LARES SPT"},
+        args.rounds)
+    print("| model | train examples/s | vs SASRec | per CPU-second | vs SASRec | test scoring s "
+          "| vs SASRec |")
+    print("|---|---|---|---|---|---|---|")
     for name in zoo:
-        rate = n / train_s[name]
+        rate, per_cpu = n / train_s[name], n / cpu_s[name]
         cost = (f"{infer[name]:.3f} | {infer[name] / infer['SASRec']:.2f}x" if name in infer
                 else "(as SPT) |")
-        print(f"| {name} | {rate:,.0f} | {rate / (n / train_s['SASRec']):.2f}x | {cost} |",
-              flush=True)
+        print(f"| {name} | {rate:,.0f} | {rate / (n / train_s['SASRec']):.2f}x | {per_cpu:,.0f} "
+              f"| {per_cpu / (n / cpu_s['SASRec']):.2f}x | {cost} |", flush=True)
 
 
 def quality(split, args, seed):
