@@ -559,6 +559,9 @@ class ReaRecModel(SequentialRecommender):
         length = self.max_length
         if isinstance(input_shape, dict):  # {"histories", "timestamps"} inputs
             input_shape = input_shape.get("histories")
+        if isinstance(input_shape, (tuple, list)) and input_shape and isinstance(
+                input_shape[0], (tuple, list)):
+            input_shape = input_shape[0]  # a method's (histories, ...) batches (LARES')
         if input_shape is not None and len(input_shape) == 2 and input_shape[1] is not None:
             length = int(input_shape[1])
         dummy = np.zeros((1, length), dtype="int32")

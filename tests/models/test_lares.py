@@ -200,6 +200,21 @@ def test_rpt_loss_is_zero_with_tied_rewards_and_the_reference_equal_to_the_polic
         assert g is None or np.abs(g).max() < 1e-6
 
 
+def test_fit_builds_an_unbuilt_model_from_its_pair_batches(tiny_split):
+    # Keras builds an unbuilt model from the first batch's shape; LARES'
+    # batches are (histories, positives) pairs, so that shape is a pair.
+    keras.utils.set_random_seed(5)
+    model = LARES(tiny_split.num_items, max_length=10, hidden_dim=8, num_heads=2,
+                  intermediate_dim=16, num_pre_layers=1, num_core_layers=1, rpt=False,
+                  reasoning_steps=1, depth_sampler="constant")
+    assert not model.built
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(PositiveBatches(tiny_split.train, 64, shuffle=True, seed=0), epochs=1,
+                        verbose=0)
+    assert model.built and np.isfinite(history.history["loss"]).all()
+    assert model.score(tiny_split.test.histories[:3]).shape == (3, tiny_split.num_items + 1)
+
+
 @pytest.mark.heavy
 def test_spt_then_rpt_trains_with_fit_and_round_trips(tmp_path, tiny_split):
     keras.utils.set_random_seed(4)
