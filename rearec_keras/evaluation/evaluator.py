@@ -10,6 +10,7 @@ batches: the timestamps come from the data (a split part's
 import keras
 import numpy as np
 
+from rearec_keras.data.splits import model_input
 from rearec_keras.evaluation.ranking import _validate_ks
 from rearec_keras.evaluation.ranking import _validate_metrics
 from rearec_keras.evaluation.ranking import chunked_target_ranks
@@ -152,8 +153,6 @@ def model_timestamps(model, data, histories):
 
 def _batch_inputs(histories, timestamps, rows):
     """The model inputs of `rows` (`model_input`)."""
-    from rearec_keras.data.splits import model_input
-
     return model_input(histories[rows], None if timestamps is None else timestamps[rows])
 
 

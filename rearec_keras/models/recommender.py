@@ -26,6 +26,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from rearec_keras.data.splits import model_input
 from rearec_keras.utils.tensors import concrete_values
 from rearec_keras.utils.validation import check_choice
 from rearec_keras.utils.validation import check_int
@@ -132,13 +133,6 @@ class SequentialRecommender(keras.Model):
         return relative_timestamps(values)
 
     @staticmethod
-    def _model_inputs(arr, ts):
-        """What the Keras call reads (`model_input`)."""
-        from rearec_keras.data.splits import model_input
-
-        return model_input(arr, ts)
-
-    @staticmethod
     def _time_options(ts, rows=slice(None)):
         """`_states` options carrying the timestamps of `rows` (if any)."""
         return {} if ts is None else {"timestamps": ts[rows]}
@@ -229,7 +223,7 @@ class SequentialRecommender(keras.Model):
         arr, ts = self.check_inputs(x)
         if len(arr) == 0:
             return self._empty_scores()
-        return super().predict_on_batch(self._model_inputs(arr, ts))
+        return super().predict_on_batch(model_input(arr, ts))
 
     def _check_steps(self, steps):
         """`steps` as an int (None: the trained depth). Reasoners that
@@ -259,7 +253,7 @@ class SequentialRecommender(keras.Model):
             arr, ts = self.check_inputs(x)
             if len(arr) == 0:
                 return self._empty_scores()
-            x = self._model_inputs(arr, ts)
+            x = model_input(arr, ts)
         return super().predict(x, *args, **kwargs)
 
     def _empty_scores(self):
@@ -399,7 +393,7 @@ class SequentialRecommender(keras.Model):
             if halting is None:
                 scores = self._score(batch, steps, None, batch_size, batch_ts)
             else:
-                scores, _ = self.score_with_halting(self._model_inputs(batch, batch_ts), halting,
+                scores, _ = self.score_with_halting(model_input(batch, batch_ts), halting,
                                                     thresholds, steps, batch_size=batch_size)
             if exclude_history:
                 rows = np.repeat(np.arange(len(batch)), batch.shape[1])
