@@ -21,6 +21,16 @@ def interleaved_samples(calls, rounds):
     return {name: np.asarray(t) for name, t in times.items()}
 
 
+def round_ratios(samples, base):
+    """Per-round speed ratios `base / name` from `interleaved_samples`.
+
+    A ratio taken within one round compares calls timed seconds apart, so
+    the machine's slow drift cancels; their spread over rounds is the
+    ratio's own noise (not the noise of the two medians combined).
+    """
+    return {name: samples[base] / t for name, t in samples.items()}
+
+
 def interleaved_medians(calls, rounds):
     """Median seconds of each callable (see `interleaved_samples`)."""
     return {name: float(np.median(t)) for name, t in interleaved_samples(calls, rounds).items()}

@@ -56,7 +56,11 @@ class ERLMethod(Method):
         logits = model.training_logits(y, outputs.get("item_table"))
         step_logits, targets = logits(states, tau)  # [B, K+1, C]
         if self.loss_variant == "code":
-            pooled, _ = logits(ops.mean(states, axis=1, keepdims=True), tau)
+            # The score of the mean state is the mean of the steps' scores
+            # (scores are linear in the state, and every step here has the
+            # same temperature, logQ correction and masked columns): one
+            # catalog product fewer per batch, forward and backward.
+            pooled = ops.mean(step_logits, axis=1, keepdims=True)
             loss = self.ce(targets, pooled / tau, sample_weight=sample_weight)
         else:
             loss = self.erl_ce(targets, step_logits, sample_weight=sample_weight)

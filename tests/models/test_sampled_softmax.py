@@ -137,3 +137,31 @@ def test_run_config_passes_the_training_counts(tiny_split):
     log_q = ops.convert_to_numpy(model.negative_sampler.log_q)
     seen = counts > 0
     np.testing.assert_allclose(log_q[seen], np.log(counts[seen] / counts.sum()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("negatives", [None, "in_batch"])
+def test_erl_code_loss_is_the_cross_entropy_of_the_mean_state_by_hand(negatives):
+    # The released ERL loss scores the mean of the K+1 states. The model
+    # takes the mean of the steps' scores instead (scores are linear in the
+    # state); by hand here from the mean state itself, with the in-batch
+    # logQ correction for unequal counts.
+    histories, targets = batch()
+    counts = np.arange(1, N + 2, dtype="float64")
+    extra = {} if negatives is None else dict(negatives=negatives, item_frequencies=counts)
+    model = make(learning="erl", reasoning_steps=2, loss_variant="code", kl_weight=0.0, **extra)
+    states = ops.convert_to_numpy(model(histories, training=True)["states"])
+    mean_state = states.mean(axis=1)
+    E = ops.convert_to_numpy(model.item_vectors())
+    tau = model.base_temperature
+    if negatives is None:
+        logits = mean_state @ E.T / tau
+        logits[:, 0] = -np.inf
+        columns = targets
+    else:
+        logits = mean_state @ E[targets].T / tau
+        logits = logits - np.log(N * counts[targets] / counts.sum())[None, :]
+        columns = np.arange(N)
+    top = logits.max(1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(1, keepdims=True))
+    expected = -np.mean(logp[np.arange(N), columns])
+    assert loss_of(model, histories, targets) == pytest.approx(expected, rel=1e-5)
