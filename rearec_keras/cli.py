@@ -41,6 +41,12 @@ class _Parser(argparse.ArgumentParser):
 # Flags generated from RunConfig.
 
 
+
+def _literal(text):
+    """`text` as an argparse help string shown as written (argparse
+    %-formats help, so a "3.0 %" in a description would crash `--help`)."""
+    return text.replace("%", "%%") if text else text
+
 def _add_config_flags(parser):
     from rearec_keras.experiments import config as cfg
 
@@ -51,11 +57,11 @@ def _add_config_flags(parser):
     group.add_argument(
         "--preset", choices=tuple(PRESETS), default=None,
         help="named settings applied first (the config file and flags override them): "
-             + "; ".join(f"{name}: {p.description}" for name, p in PRESETS.items()))
+             + _literal("; ".join(f"{name}: {p.description}" for name, p in PRESETS.items())))
     for name in cfg.setting_names():  # RunConfig's fields and every method's settings
         flag = "--" + name.replace("_", "-")
         default = cfg.setting_default(name)
-        doc = cfg.setting_doc(name)
+        doc = _literal(cfg.setting_doc(name))
         kwargs = {"dest": name, "default": argparse.SUPPRESS}
         if name == "dataset_options":
             group.add_argument("--dataset-option", action="append", metavar="KEY=VALUE",

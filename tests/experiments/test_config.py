@@ -140,3 +140,14 @@ def test_for_method_takes_the_new_methods_defaults_unless_given():
     assert back.to_dict() == RunConfig(max_length=20).to_dict()
     # replace keeps every value as it is.
     assert config.replace(learning="lares").reasoning_steps == 2
+
+
+def test_prl_tuned_preset_is_prl_at_flat_temperatures_on_the_main_job_defaults():
+    c = load_config(preset="prl-tuned")
+    assert (c.learning, c.reasoning_steps, c.base_temperature, c.temperature_decay) == (
+        "prl", 2, 1.0, 1.0)
+    assert (c.noise_std, c.noise_warmup_epochs) == (0.01, 2)
+    main = RunConfig()
+    assert (c.batch_size, c.learning_rate, c.patience, c.epochs) == (
+        main.batch_size, main.learning_rate, main.patience, main.epochs)
+    assert load_config(preset="prl-tuned", base_temperature=0.5).base_temperature == 0.5

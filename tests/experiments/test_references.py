@@ -56,3 +56,22 @@ def test_cli_preset_flag_then_flags_override():
     assert references.reference_for(config) is None  # batch 2048: no stored SASRec to compare
     plain = _config_from_args(parser.parse_args(["train"]))
     assert plain == RunConfig()
+
+
+def test_train_help_lists_every_preset_with_its_description_as_written():
+    # argparse %-formats help strings: a "%" in a description must not crash --help.
+    from rearec_keras.cli import build_parser
+    from rearec_keras.experiments.presets import PRESETS
+
+    parser = build_parser()
+    help_text = " ".join(parser._subparsers._group_actions[0].choices["train"].format_help().split())
+    for name, preset in PRESETS.items():
+        assert f"{name}: {' '.join(preset.description.split())}" in help_text
+    tuned = _config_from(parser, ["train", "--preset", "prl-tuned"])
+    assert (tuned.learning, tuned.base_temperature, tuned.temperature_decay) == ("prl", 1.0, 1.0)
+
+
+def _config_from(parser, argv):
+    from rearec_keras.cli import _config_from_args
+
+    return _config_from_args(parser.parse_args(argv))
