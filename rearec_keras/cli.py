@@ -41,11 +41,11 @@ class _Parser(argparse.ArgumentParser):
 # Flags generated from RunConfig.
 
 
-
 def _literal(text):
     """`text` as an argparse help string shown as written (argparse
     %-formats help, so a "3.0 %" in a description would crash `--help`)."""
     return text.replace("%", "%%") if text else text
+
 
 def _add_config_flags(parser):
     from rearec_keras.experiments import config as cfg
