@@ -114,5 +114,6 @@ def main():
             print(f"| {d} | {name} | {rate:,.0f} | {np.median(r):.3f}x [{r.min():.3f}–{r.max():.3f}]"
                   f"{verdict} | {flops / 1e9:.1f} | {flops / peak:.1%} |", flush=True)
 
+
 if __name__ == "__main__":
     main()

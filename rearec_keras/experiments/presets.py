@@ -7,9 +7,8 @@ The defaults of `RunConfig` are the main job's: ReaSASRec-ERL (K=2) at batch
 comparisons (docs/benchmarks.md, "Main job"). `paper` is ReaRec's released
 code as published: PRL with its temperatures and noise warm-up, batch 2048,
 at most 300 epochs (ReaRec §5.1 and the released configs). `prl-tuned` is
-PRL at τ=1, α=1, which turned the released temperatures' -12.0 % into
-+3.0 % over SASRec at the small budget (3 seeds; issue 19's PRL question);
-to convergence on the full data (one seed) it was 2.8 % below SASRec.
+the best PRL of the short-budget comparisons (its description says how it
+scored; docs/benchmarks.md, "Choosing the default").
 """
 
 import dataclasses

@@ -67,11 +67,3 @@ def test_train_help_lists_every_preset_with_its_description_as_written():
     help_text = " ".join(parser._subparsers._group_actions[0].choices["train"].format_help().split())
     for name, preset in PRESETS.items():
         assert f"{name}: {' '.join(preset.description.split())}" in help_text
-    tuned = _config_from(parser, ["train", "--preset", "prl-tuned"])
-    assert (tuned.learning, tuned.base_temperature, tuned.temperature_decay) == ("prl", 1.0, 1.0)
-
-
-def _config_from(parser, argv):
-    from rearec_keras.cli import _config_from_args
-
-    return _config_from_args(parser.parse_args(argv))
